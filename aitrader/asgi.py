@@ -1,0 +1,26 @@
+"""ASGI entry point: HTTP goes to Django, /ws/live to the Channels consumer.
+
+The websocket stack checks the Origin against ALLOWED_HOSTS, then resolves the caller from the
+session cookie or an API key header (never the query string) before the consumer runs.
+"""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aitrader.settings.local")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from tenants.channels_auth import TenantAuthMiddlewareStack  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            TenantAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

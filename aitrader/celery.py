@@ -1,0 +1,15 @@
+"""Celery application: engine ticks, check-ins, reconciliation and training.
+
+Reliability defaults live in settings (CELERY_*): acks_late with reject_on_worker_lost so a
+task whose worker dies is redelivered, prefetch 1 so one slow task does not hold others back.
+Tasks themselves are idempotent, which is what makes redelivery safe.
+"""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aitrader.settings.local")
+
+app = Celery("aitrader")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,265 @@
+"""Settings shared by every environment.
+
+Every value comes from the environment through aitrader.settings.env. With nothing set the
+project runs on the embedded default: SQLite under var/, local-memory cache, in-memory
+channel layer and tasks executed in-process. DATABASE_URL and REDIS_URL switch to services.
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from aitrader.settings.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("AITRADER_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _local_secret(filename: str, nbytes: int = 48) -> str:
+    """A random secret kept under var/ so the embedded default survives restarts."""
+    path = VAR_DIR / filename
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(nbytes))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# --- Core --------------------------------------------------------------------------------
+SECRET_KEY = env_str("SECRET_KEY", "") or _local_secret("secret_key")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+ROOT_URLCONF = "aitrader.urls"
+WSGI_APPLICATION = "aitrader.wsgi.application"
+ASGI_APPLICATION = "aitrader.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "tenants.User"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "csp",
+    "tenants",
+    "trading",
+    "dashboard",
+    "notifications",
+    "mlmodels",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.middleware.TenantMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+                "tenants.context_processors.current_tenant",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite under var/ unless DATABASE_URL points at PostgreSQL -----------------
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60,
+                                                  conn_health_checks=True)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            # WAL lets the in-process scheduler write while pages read.
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
+        }
+    }
+
+# --- Cache, channel layer, Celery broker: Redis when REDIS_URL is set --------------------
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL, "KEY_PREFIX": "aitrader"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                  "CONFIG": {"hosts": [REDIS_URL], "prefix": "aitrader"}}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                          "LOCATION": "aitrader"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Celery: in-process execution in the embedded default --------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+
+# --- Authentication: argon2 first, email login, optional TOTP ------------------------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGOUT_REDIRECT_URL = "login"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aitrader <no-reply@localhost>")
+
+# --- Sessions and cookies ------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("AITRADER_SESSION_ABSOLUTE_SECONDS", 12 * 3600, minimum=60)
+AITRADER_SESSION_IDLE_SECONDS = env_int("AITRADER_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+
+# --- HTTP security headers -----------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'nonce'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+
+# --- Static files --------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+MEDIA_ROOT = Path(env_str("AITRADER_MEDIA_ROOT", str(VAR_DIR / "media")))
+
+# --- REST API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.authentication.ApiKeyAuthentication",
+        "tenants.authentication.TenantSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.DenyAll"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "dashboard.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "aitrader API",
+    "DESCRIPTION": "Automated crypto trading: bots, orders, trades, backtests.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Tenancy and API keys -------------------------------------------------------------------
+# The seed's semantics: reads need a credential; control needs a `control` key or a trader+.
+AITRADER_REQUIRE_API_KEY_FOR_READS = env_bool("AITRADER_REQUIRE_API_KEY_FOR_READS", True)
+AITRADER_ALLOW_TENANT_KEYS_FOR_CONTROL = env_bool("AITRADER_ALLOW_TENANT_KEYS_FOR_CONTROL",
+                                                  False)
+# Peppers for API-key HMACs, "version:secret" comma-separated, the first is current. Kept apart
+# from SECRET_KEY so rotating SECRET_KEY does not invalidate every key.
+AITRADER_API_KEY_PEPPERS = env_list("AITRADER_API_KEY_PEPPERS", []) or [
+    f"1:{_local_secret('api_key_pepper')}"
+]
+AITRADER_API_KEY_DEFAULT_DAYS = env_int("AITRADER_API_KEY_DEFAULT_DAYS", 90, minimum=1,
+                                        maximum=365)
+AITRADER_API_KEY_MAX_DAYS = 365
+# last_used_at is written at most once per this many seconds per key.
+AITRADER_API_KEY_TOUCH_SECONDS = env_int("AITRADER_API_KEY_TOUCH_SECONDS", 60, minimum=0)
+
+# How many reverse proxies in front of us append to X-Forwarded-For (0: trust none).
+AITRADER_TRUSTED_PROXY_COUNT = env_int("AITRADER_TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+
+# --- Rate limits -----------------------------------------------------------------------------
+AITRADER_RATE_LIMIT_ENABLED = env_bool("AITRADER_RATE_LIMIT_ENABLED", True)
+AITRADER_RATE_LIMIT_REQUESTS_PER_MINUTE = env_int("AITRADER_RATE_LIMIT_REQUESTS_PER_MINUTE",
+                                                  300, minimum=1)
+AITRADER_RATE_LIMIT_BURST = env_int("AITRADER_RATE_LIMIT_BURST", 50, minimum=1)
+RATELIMIT_USE_CACHE = "default"
+
+# --- Trading engine ----------------------------------------------------------------------------
+AITRADER_MARKET_DATA_SOURCE = env_str("AITRADER_MARKET_DATA_SOURCE", "replay")
+AITRADER_ENGINE_TICK_SECONDS = env_int("AITRADER_ENGINE_TICK_SECONDS", 2, minimum=1)
+
+# --- Telegram ------------------------------------------------------------------------------------
+AITRADER_TELEGRAM_BOT_TOKEN = env_str("AITRADER_TELEGRAM_BOT_TOKEN", "")
+AITRADER_TELEGRAM_API_BASE_URL = env_str("AITRADER_TELEGRAM_API_BASE_URL",
+                                         "https://api.telegram.org/bot")
+AITRADER_TELEGRAM_WEBHOOK_SECRET = env_str("AITRADER_TELEGRAM_WEBHOOK_SECRET", "")
+AITRADER_TELEGRAM_SEND_CHECKINS = env_bool("AITRADER_TELEGRAM_SEND_CHECKINS", True)
+AITRADER_TELEGRAM_CHECKIN_INTERVAL_MINUTES = env_int(
+    "AITRADER_TELEGRAM_CHECKIN_INTERVAL_MINUTES", 30, minimum=1)
+
+# --- Logging: one line per record to stderr -----------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

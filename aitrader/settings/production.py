@@ -1,0 +1,21 @@
+"""Production: refuses to start without its services and secrets, HTTPS everywhere."""
+from aitrader.settings.env import env_int, env_list, env_str
+
+# Required before anything else is read, so a missing value fails with its own name.
+for _required in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL",
+                  "AITRADER_API_KEY_PEPPERS"):
+    env_str(_required)
+env_list("ALLOWED_HOSTS")
+
+from aitrader.settings.base import *  # noqa: E402,F401,F403
+
+DEBUG = False
+SECURE_SSL_REDIRECT = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"

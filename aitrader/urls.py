@@ -1,0 +1,19 @@
+"""Top-level URLs: pages, accounts, the API, admin and health probes."""
+from django.contrib import admin
+from django.urls import include, path
+
+from aitrader import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("dashboard.api_urls")),
+    path("accounts/", include("tenants.urls")),
+    path("", include("dashboard.urls")),
+]
+
+handler400 = "dashboard.views.bad_request"
+handler403 = "dashboard.views.permission_denied"
+handler404 = "dashboard.views.page_not_found"
+handler500 = "dashboard.views.server_error"

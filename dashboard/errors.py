@@ -1,0 +1,44 @@
+"""One JSON error shape for the whole API: {"error": {"code", "message", "fields"?}}."""
+from __future__ import annotations
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from aitrader.errors import ServiceError
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    if isinstance(detail, dict) and detail:
+        return _first_message(next(iter(detail.values())))
+    return str(detail)
+
+
+def _field_errors(detail) -> dict[str, list[str]]:
+    if not isinstance(detail, dict):
+        return {}
+    return {field: [str(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+            for field, msgs in detail.items()}
+
+
+def api_exception_handler(exc, context):
+    """Render service errors and DRF errors in one shape; unknown errors stay 500s for logging."""
+    if isinstance(exc, ServiceError):
+        body = {"code": exc.code, "message": exc.message}
+        if exc.field:
+            body["fields"] = {exc.field: [exc.message]}
+        return Response({"error": body}, status=exc.status_code)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+    body = {"code": getattr(exc, "default_code", "error"), "message": _first_message(detail)}
+    fields = _field_errors(detail) if response.status_code == status.HTTP_400_BAD_REQUEST else {}
+    if fields and "non_field_errors" not in fields:
+        body["fields"] = fields
+        name, messages = next(iter(fields.items()))
+        body["message"] = f"{name}: {messages[0]}"
+    response.data = {"error": body}
+    return response

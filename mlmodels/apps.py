@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MlmodelsConfig(AppConfig):
+    verbose_name = "ML models"
+    name = "mlmodels"

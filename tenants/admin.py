@@ -1,0 +1,84 @@
+"""Staff views of accounts and tenancy; key hashes and secrets are never displayed."""
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Tenant, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "full_name", "is_staff", "is_active", "totp_enabled", "date_joined"]
+    list_filter = ["is_staff", "is_active", "totp_enabled"]
+    search_fields = ["email", "full_name"]
+    readonly_fields = ["totp_enabled", "last_login", "date_joined"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Profile", {"fields": ["full_name"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups",
+                               "user_permissions", "totp_enabled"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"],
+                             "fields": ["email", "password1", "password2"]})]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "plan", "status", "created_at"]
+    list_filter = ["plan", "status"]
+    search_fields = ["slug", "name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "tenant__slug"]
+    list_select_related = ["user", "tenant"]
+    autocomplete_fields = ["user", "tenant"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "name", "tenant", "scopes", "created_at", "expires_at",
+                    "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at", "expires_at"]
+    search_fields = ["prefix", "name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    # key_hash and pepper_version are not editable and deliberately not listed here.
+    fields = ["tenant", "name", "prefix", "scopes", "created_by", "created_at", "expires_at",
+              "last_used_at", "revoked_at"]
+    readonly_fields = ["tenant", "prefix", "created_by", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # keys are minted by the service, which shows the secret once
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "tenant", "role", "created_at", "expires_at", "accepted_at"]
+    search_fields = ["email", "tenant__slug"]
+    fields = ["tenant", "email", "role", "invited_by", "created_at", "expires_at", "accepted_at"]
+    readonly_fields = fields
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "tenant", "action", "actor_label", "via", "target", "ip"]
+    list_filter = ["action", "via"]
+    search_fields = ["actor_label", "target", "tenant__slug"]
+    list_select_related = ["tenant"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the audit log is append-only
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,13 @@
+"""Template context: the current tenant, role and the user's other tenants."""
+from tenants.selectors import membership_list_for_user
+
+
+def current_tenant(request) -> dict:
+    membership = getattr(request, "membership", None)
+    if membership is None:
+        return {}
+    return {
+        "current_tenant": membership.tenant,
+        "current_role": membership.role,
+        "user_memberships": membership_list_for_user(user=request.user),
+    }

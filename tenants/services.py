@@ -1,0 +1,284 @@
+"""Writes of the tenants app: sign-up, tenants, members, invitations, API keys, TOTP.
+
+Each function is one use case, called by every surface (pages, API, CLI, admin actions).
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import pyotp
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from aitrader.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tenants import keys
+from tenants.actors import Actor
+from tenants.audit import audit_record
+from tenants.models import ApiKey, Invitation, Membership, Role, Scope, Tenant, User
+from tenants.plans import Plan, plan_check_count
+
+INVITATION_DAYS = 7
+
+
+def _check_password(password: str, user: User | None = None) -> None:
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), field="password") from None
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "workspace"
+    slug, counter = base, 1
+    while Tenant.objects.filter(slug=slug).exists():
+        counter += 1
+        slug = f"{base}-{counter}"
+    return slug
+
+
+@transaction.atomic
+def tenant_create(*, name: str, owner: User, slug: str | None = None,
+                  plan: str = Plan.FREE) -> Tenant:
+    """Create a tenant with `owner` as its owner member."""
+    if plan not in Plan.values:
+        raise ValidationFailed(f"Unknown plan '{plan}'; choose one of {', '.join(Plan.values)}.",
+                               field="plan")
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("A workspace needs a name.", field="name")
+    if slug is not None and (slugify(slug) != slug or not slug):
+        raise ValidationFailed("A slug may hold only lowercase letters, digits and hyphens.",
+                               field="slug")
+    if slug and Tenant.objects.filter(slug=slug).exists():
+        raise Conflict(f"The slug '{slug}' is taken.")
+    tenant = Tenant.objects.create(name=name, slug=slug or _unique_slug(name), plan=plan)
+    membership = Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+    audit_record(tenant=tenant, actor=Actor.for_member(membership), action="tenant.create",
+                 target=tenant.slug)
+    return tenant
+
+
+@transaction.atomic
+def user_sign_up(*, email: str, password: str, workspace_name: str,
+                 full_name: str = "") -> tuple[User, Tenant]:
+    """Create a user, their first tenant, and make them its owner."""
+    email = email.strip().lower()
+    if User.objects.filter(email=email).exists():
+        raise Conflict("An account with this e-mail address exists; sign in instead.")
+    _check_password(password, User(email=email, full_name=full_name))
+    try:
+        user = User.objects.create_user(email, password, full_name=full_name.strip())
+    except IntegrityError:
+        raise Conflict("An account with this e-mail address exists; sign in instead.") from None
+    tenant = tenant_create(name=workspace_name or f"{email.split('@')[0]}'s workspace",
+                           owner=user)
+    return user, tenant
+
+
+@transaction.atomic
+def api_key_issue(*, tenant: Tenant, actor: Actor, name: str, scopes: list[str],
+                  days: int | None = None) -> tuple[ApiKey, str]:
+    """Mint a key; returns the row and the full key, which is never retrievable again."""
+    actor.require_role(Role.ADMIN)
+    scopes = _validate_scopes(scopes)
+    days = settings.AITRADER_API_KEY_DEFAULT_DAYS if days is None else days
+    if not 1 <= days <= settings.AITRADER_API_KEY_MAX_DAYS:
+        raise ValidationFailed(
+            f"Expiry must be between 1 and {settings.AITRADER_API_KEY_MAX_DAYS} days.",
+            field="days")
+    name = (name or "").strip()[:80] or "API key"
+    material = keys.generate_key()
+    api_key = ApiKey.objects.create(
+        tenant=tenant, name=name, prefix=material.prefix, key_hash=material.key_hash,
+        pepper_version=material.pepper_version, scopes=scopes, created_by=actor.user,
+        expires_at=timezone.now() + timedelta(days=days))
+    audit_record(tenant=tenant, actor=actor, action="api_key.issue", target=api_key.prefix,
+                 details={"scopes": scopes, "days": days})
+    return api_key, material.full_key
+
+
+def _validate_scopes(scopes: list[str]) -> list[str]:
+    cleaned = sorted({s.strip() for s in scopes if s and s.strip()})
+    unknown = [s for s in cleaned if s not in Scope.values]
+    if unknown:
+        raise ValidationFailed(f"Unknown scope(s) {', '.join(unknown)}; choose from "
+                               f"{', '.join(Scope.values)}.", field="scopes")
+    if not cleaned:
+        raise ValidationFailed("Choose at least one scope.", field="scopes")
+    return cleaned
+
+
+@transaction.atomic
+def api_key_revoke(*, tenant: Tenant, actor: Actor, key_id: int) -> ApiKey:
+    """Revoke a key; the next request that presents it gets 401."""
+    actor.require_role(Role.ADMIN)
+    api_key = ApiKey.objects.for_tenant(tenant).select_for_update().filter(pk=key_id).first()
+    if api_key is None:
+        raise NotFound("No such API key.")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit_record(tenant=tenant, actor=actor, action="api_key.revoke", target=api_key.prefix)
+    return api_key
+
+
+def api_key_authenticate(full_key: str) -> ApiKey | None:
+    """The usable key matching `full_key`, or None; touches last_used_at at most once a minute."""
+    prefix = keys.parse_prefix(full_key)
+    if prefix is None:
+        return None
+    api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+    if api_key is None or not keys.key_matches(full_key, api_key.key_hash, api_key.pepper_version):
+        return None
+    now = timezone.now()
+    if not api_key.is_usable(now) or not api_key.tenant.is_active:
+        return None
+    _touch_key(api_key, now)
+    return api_key
+
+
+def _touch_key(api_key: ApiKey, now) -> None:
+    # One conditional UPDATE at most per interval instead of a write per request.
+    threshold = now - timedelta(seconds=settings.AITRADER_API_KEY_TOUCH_SECONDS)
+    if api_key.last_used_at is None or api_key.last_used_at <= threshold:
+        ApiKey.objects.filter(pk=api_key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=threshold)
+        ).update(last_used_at=now)
+        api_key.last_used_at = now
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def membership_invite(*, tenant: Tenant, actor: Actor, email: str,
+                      role: str = Role.VIEWER) -> tuple[Invitation, str]:
+    """Invite an e-mail address to the tenant; returns the invitation and its one-time token."""
+    actor.require_role(Role.ADMIN)
+    _check_assignable_role(actor, role)
+    email = email.strip().lower()
+    if Membership.objects.for_tenant(tenant).filter(user__email=email).exists():
+        raise Conflict(f"{email} is already a member.")
+    pending = Invitation.objects.for_tenant(tenant).filter(accepted_at__isnull=True,
+                                                           expires_at__gt=timezone.now())
+    plan_check_count(tenant.plan, "max_members",
+                     Membership.objects.for_tenant(tenant).count() + pending.count())
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        tenant=tenant, email=email, role=role, token_hash=_token_hash(token),
+        invited_by=actor.user, expires_at=timezone.now() + timedelta(days=INVITATION_DAYS))
+    audit_record(tenant=tenant, actor=actor, action="member.invite", target=email,
+                 details={"role": role})
+    return invitation, token
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User) -> Membership:
+    """Join the inviting tenant with the invited role; the token works once."""
+    invitation = (Invitation.objects.select_for_update().select_related("tenant")
+                  .filter(token_hash=_token_hash(token)).first())
+    if invitation is None or invitation.accepted_at or invitation.expires_at <= timezone.now():
+        raise NotFound("This invitation is invalid or has expired; ask for a new one.")
+    if invitation.email != user.email:
+        raise Forbidden(f"This invitation was sent to {invitation.email}; sign in as that user.")
+    membership, _ = Membership.objects.get_or_create(
+        tenant=invitation.tenant, user=user, defaults={"role": invitation.role})
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    audit_record(tenant=invitation.tenant, actor=Actor.for_member(membership),
+                 action="member.join", target=user.email, details={"role": membership.role})
+    return membership
+
+
+def _check_assignable_role(actor: Actor, role: str) -> None:
+    if role not in Role.values:
+        raise ValidationFailed(f"Unknown role '{role}'; choose from {', '.join(Role.values)}.",
+                               field="role")
+    if role == Role.OWNER and not actor.has_role(Role.OWNER):
+        raise Forbidden("Only an owner can make someone an owner.")
+
+
+def _locked_member(tenant: Tenant, membership_id: int) -> Membership:
+    membership = (Membership.objects.for_tenant(tenant).select_for_update()
+                  .select_related("user").filter(pk=membership_id).first())
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def _ensure_another_owner(tenant: Tenant, membership: Membership) -> None:
+    owners = Membership.objects.for_tenant(tenant).filter(role=Role.OWNER)
+    if membership.role == Role.OWNER and owners.count() <= 1:
+        raise Conflict("A workspace needs at least one owner; make someone else owner first.")
+
+
+@transaction.atomic
+def membership_change_role(*, tenant: Tenant, actor: Actor, membership_id: int,
+                           role: str) -> Membership:
+    """Change a member's role (admin+; only owners touch owners)."""
+    actor.require_role(Role.ADMIN)
+    _check_assignable_role(actor, role)
+    membership = _locked_member(tenant, membership_id)
+    if membership.role == Role.OWNER and not actor.has_role(Role.OWNER):
+        raise Forbidden("Only an owner can change another owner's role.")
+    if role != Role.OWNER:
+        _ensure_another_owner(tenant, membership)
+    old_role, membership.role = membership.role, role
+    membership.save(update_fields=["role"])
+    audit_record(tenant=tenant, actor=actor, action="member.role_change",
+                 target=membership.user.email, details={"from": old_role, "to": role})
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, tenant: Tenant, actor: Actor, membership_id: int) -> None:
+    """Remove a member from the tenant (admin+; only owners remove owners)."""
+    actor.require_role(Role.ADMIN)
+    membership = _locked_member(tenant, membership_id)
+    if membership.role == Role.OWNER and not actor.has_role(Role.OWNER):
+        raise Forbidden("Only an owner can remove an owner.")
+    _ensure_another_owner(tenant, membership)
+    email = membership.user.email
+    membership.delete()
+    audit_record(tenant=tenant, actor=actor, action="member.remove", target=email)
+
+
+def totp_begin(*, user: User) -> str:
+    """Start TOTP enrolment: store a new secret (not yet enabled) and return it."""
+    user.totp_secret = pyotp.random_base32()
+    user.totp_enabled = False
+    user.save(update_fields=["totp_secret", "totp_enabled"])
+    return user.totp_secret
+
+
+def totp_verify(*, user: User, code: str) -> bool:
+    """Whether `code` is the user's current TOTP (one step of clock drift allowed)."""
+    if not user.totp_secret:
+        return False
+    return pyotp.TOTP(user.totp_secret).verify((code or "").strip(), valid_window=1)
+
+
+def totp_confirm(*, user: User, code: str) -> None:
+    """Enable TOTP once the user proves they hold the secret."""
+    if not totp_verify(user=user, code=code):
+        raise ValidationFailed("That code is not valid; check the time on your device.",
+                               field="code")
+    user.totp_enabled = True
+    user.save(update_fields=["totp_enabled"])
+
+
+def totp_disable(*, user: User, code: str) -> None:
+    """Turn TOTP off; needs a current code so a stolen session cannot do it."""
+    if not totp_verify(user=user, code=code):
+        raise ValidationFailed("That code is not valid.", field="code")
+    user.totp_secret = ""
+    user.totp_enabled = False
+    user.save(update_fields=["totp_secret", "totp_enabled"])
