@@ -1,0 +1,21 @@
+"""Fixtures shared by the whole suite."""
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from tests.base import World, build_world
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate-limit counters and shared market data must not leak between tests."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def world(db) -> World:
+    """alice (owner of A), bob (viewer of A), charlie (owner of B), read/control keys."""
+    return build_world()
