@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 from django.conf import settings
@@ -20,11 +21,29 @@ from django.utils.text import slugify
 from aitrader.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tenants import keys
 from tenants.actors import Actor
-from tenants.audit import audit_record
-from tenants.models import ApiKey, Invitation, Membership, Role, Scope, Tenant, User
+from tenants.models import (
+    ApiKey,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Role,
+    Scope,
+    Tenant,
+    User,
+)
 from tenants.plans import Plan, plan_check_count
 
 INVITATION_DAYS = 7
+
+
+def audit_record(*, tenant: Tenant, actor: Actor, action: str, target: str = "",
+                 details: dict[str, Any] | None = None) -> AuditEvent:
+    """Append one audit event for `actor` doing `action` on `target`; call inside the
+    transaction of the action so the record and the change commit together."""
+    return AuditEvent.objects.create(
+        tenant=tenant, actor_user=actor.user, actor_key=actor.api_key, actor_label=actor.label,
+        via=actor.via, action=action, target=target[:200], details=details or {}, ip=actor.ip,
+        user_agent=(actor.user_agent or "")[:300])
 
 
 def _check_password(password: str, user: User | None = None) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from aitrader.errors import ServiceError
+from aitrader.errors import NotFound, ServiceError
 from tenants import services
 from tenants.actors import Actor
 from tenants.forms import InviteForm, LoginForm, RoleForm, SignUpForm, TotpForm
@@ -162,6 +162,8 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
 def _run(request: HttpRequest, service, *, success: str, **kwargs) -> None:
     try:
         service(tenant=request.tenant, actor=_actor(request), **kwargs)
+    except NotFound as exc:
+        raise Http404(exc.message) from None  # another tenant's member: same as missing
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:

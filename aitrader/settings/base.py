@@ -184,6 +184,7 @@ CONTENT_SECURITY_POLICY = {
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(env_str("AITRADER_MEDIA_ROOT", str(VAR_DIR / "media")))
 
 # --- REST API ------------------------------------------------------------------------------
@@ -233,6 +234,9 @@ AITRADER_API_KEY_TOUCH_SECONDS = env_int("AITRADER_API_KEY_TOUCH_SECONDS", 60, m
 
 # How many reverse proxies in front of us append to X-Forwarded-For (0: trust none).
 AITRADER_TRUSTED_PROXY_COUNT = env_int("AITRADER_TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+
+# The demo login's password (make run prints it); generated under var/ when unset.
+AITRADER_DEMO_PASSWORD = env_str("AITRADER_DEMO_PASSWORD", "")
 
 # --- Rate limits -----------------------------------------------------------------------------
 AITRADER_RATE_LIMIT_ENABLED = env_bool("AITRADER_RATE_LIMIT_ENABLED", True)

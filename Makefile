@@ -1,0 +1,46 @@
+# aitrader: `make run` serves the product on the embedded default; `make test` runs the suite.
+# Both need only Python 3.11 and make: the virtualenv and packages are set up on first use.
+
+PYTHON_BIN ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test test-e2e lint bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON_BIN) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.base-installed: requirements/base.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements/dev.txt
+	touch $@ $(VENV)/.base-installed
+
+run: $(VENV)/.base-installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py seed_demo
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev-installed
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-e2e: $(VENV)/.dev-installed
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/bandit -q -r aitrader tenants trading dashboard notifications mlmodels -lll
+
+bench: $(VENV)/.base-installed
+	$(PY) bench/backtest.py
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3* var/staticfiles

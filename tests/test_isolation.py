@@ -1,0 +1,148 @@
+"""Tenant isolation, proven for every URL and every tenant-owned model.
+
+New URLs with an object id and new TenantScopedModels are picked up automatically: a model
+without a factory (tests/factories.py) or an id URL missing from OBJECT_URLS fails here, so
+nothing reaches main without its cross-tenant check.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tenants.scoping import TenantScopedModel
+from tenants.models import Membership
+from tests.factories import MODEL_FACTORIES, make
+
+# url name -> (model whose pk fills the id, the URL kwarg, HTTP methods, a valid body)
+OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
+    "member_role": (Membership, "membership_id", ("POST",), {"role": "viewer"}),
+    "member_remove": (Membership, "membership_id", ("POST",), {}),
+}
+# id-carrying URLs that are not tenant objects, with the reason.
+EXEMPT_OBJECT_URLS = {
+    "accept_invitation": "a one-time token bound to an e-mail; tested in test_members",
+    "password_reset_confirm": "Django's signed reset token, not a tenant object",
+}
+# /api/v1/ list endpoints -> the model they list.
+LIST_URLS: dict[str, type] = {}
+EXEMPT_LIST_URLS = {
+    "api:me": "describes the caller's own tenant",
+    "api:schema": "static OpenAPI document",
+    "api:docs": "static docs page",
+}
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+APP_DIRS = ["aitrader", "tenants", "trading", "dashboard", "notifications", "mlmodels"]
+# Modules allowed to touch `Model.objects` of tenant-owned models directly.
+QUERY_MODULES = re.compile(r"(^|/)(services|selectors|admin|migrations)(/|\.py$|_)")
+
+
+def _walk(patterns, prefix="", namespace=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner_ns = namespace
+            if entry.namespace:
+                inner_ns = f"{namespace}{entry.namespace}:"
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), inner_ns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}", prefix + str(entry.pattern), _kwargs(entry)
+
+
+def _kwargs(entry: URLPattern) -> set[str]:
+    pattern = entry.pattern
+    names = set(getattr(pattern, "converters", {}) or {})
+    names |= set(pattern.regex.groupindex)
+    return names - {"format"}
+
+
+def _project_urls():
+    return [u for u in _walk(get_resolver().url_patterns) if not u[0].startswith("admin:")]
+
+
+def _tenant_models():
+    return [m for m in apps.get_models() if issubclass(m, TenantScopedModel)]
+
+
+def test_every_tenant_owned_model_has_a_factory():
+    missing = [m.__name__ for m in _tenant_models() if m not in MODEL_FACTORIES]
+    assert not missing, f"add factories in tests/factories.py for: {missing}"
+
+
+def test_every_url_with_an_object_id_is_covered():
+    uncovered = sorted(name for name, _route, kwargs in _project_urls()
+                       if kwargs and name not in OBJECT_URLS and name not in EXEMPT_OBJECT_URLS)
+    assert not uncovered, f"add these URLs to OBJECT_URLS (or exempt them): {uncovered}"
+
+
+def test_every_api_list_url_is_covered():
+    lists = [name for name, _route, kwargs in _project_urls()
+             if name.startswith("api:") and not kwargs]
+    uncovered = sorted(n for n in lists if n not in LIST_URLS and n not in EXEMPT_LIST_URLS)
+    assert not uncovered, f"add these list URLs to LIST_URLS (or exempt them): {uncovered}"
+
+
+def _other_tenant_clients(world, url_name: str):
+    """Tenant B's callers: its owner's session, and for API URLs its control key too."""
+    clients = {"charlie's session": world.client_for(world.charlie)}
+    if url_name.startswith("api:"):
+        clients["tenant B's control key"] = world.client_with_key(world.control_key_b)
+    return clients
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", sorted(OBJECT_URLS))
+def test_other_tenant_gets_404_for_every_object_url(world, url_name):
+    model, kwarg, methods, body = OBJECT_URLS[url_name]
+    obj = make(model, world.tenant_a)
+    url = reverse(url_name, kwargs={kwarg: obj.pk})
+    for label, client in _other_tenant_clients(world, url_name).items():
+        for method in methods:
+            response = getattr(client, method.lower())(url, body)
+            assert response.status_code == 404, f"{method} {url} as {label}"
+    assert model.objects.filter(pk=obj.pk).exists(), "a refused request must change nothing"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", sorted(LIST_URLS))
+def test_lists_never_show_another_tenants_rows(world, url_name):
+    model = LIST_URLS[url_name]
+    foreign_ids = {make(model, world.tenant_a).pk for _ in range(2)}
+    for label, client in _other_tenant_clients(world, url_name).items():
+        response = client.get(reverse(url_name))
+        assert response.status_code == 200, label
+        body = response.json()
+        rows = body["results"] if isinstance(body, dict) else body
+        assert not foreign_ids & {row.get("id") for row in rows}, label
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", _tenant_models(), ids=lambda m: m.__name__)
+def test_for_tenant_returns_only_the_tenants_rows(world, model):
+    mine = make(model, world.tenant_a)
+    theirs = make(model, world.tenant_b)
+    scoped = set(model.objects.for_tenant(world.tenant_b).values_list("pk", flat=True))
+    assert theirs.pk in scoped and mine.pk not in scoped
+
+
+def test_tenant_owned_models_are_queried_only_through_services_and_selectors():
+    names = "|".join(m.__name__ for m in _tenant_models())
+    direct_query = re.compile(rf"\b({names})\.objects\b")
+    offenders = []
+    for app_dir in APP_DIRS:
+        for path in (PROJECT_ROOT / app_dir).rglob("*.py"):
+            relative = path.relative_to(PROJECT_ROOT).as_posix()
+            if QUERY_MODULES.search(relative):
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), start=1):
+                if direct_query.search(line):
+                    offenders.append(f"{relative}:{number}: {line.strip()}")
+    assert not offenders, "query through a selector or service instead:\n" + "\n".join(offenders)
+
+
+def test_the_query_check_catches_a_direct_query():
+    names = "|".join(m.__name__ for m in _tenant_models())
+    assert re.search(rf"\b({names})\.objects\b", "rows = Membership.objects.all()")
