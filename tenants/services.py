@@ -272,8 +272,10 @@ def membership_remove(*, tenant: Tenant, actor: Actor, membership_id: int) -> No
 
 def totp_begin(*, user: User) -> str:
     """Start TOTP enrolment: store a new secret (not yet enabled) and return it."""
+    if user.totp_enabled:
+        # Re-enrolling would switch the second factor off without a code.
+        raise Conflict("Two-factor authentication is already on; turn it off first.")
     user.totp_secret = pyotp.random_base32()
-    user.totp_enabled = False
     user.save(update_fields=["totp_secret", "totp_enabled"])
     return user.totp_secret
 

@@ -188,7 +188,10 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     form = TotpForm(request.POST or None)
     action = request.POST.get("action")
     if request.method == "POST" and action == "begin":
-        services.totp_begin(user=user)
+        try:
+            services.totp_begin(user=user)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
         return redirect("two_factor")
     if request.method == "POST" and form.is_valid():
         service = services.totp_disable if action == "disable" else services.totp_confirm
@@ -203,7 +206,8 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     if user.totp_secret and not user.totp_enabled:
         import pyotp
 
-        provisioning_uri = pyotp.TOTP(user.totp_secret).provisioning_uri(user.email, "aitrader")
+        provisioning_uri = pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email,
+                                                                       issuer_name="aitrader")
     return render(request, "accounts/two_factor.html",
                   {"form": form, "provisioning_uri": provisioning_uri,
                    "secret": user.totp_secret if provisioning_uri else None})
