@@ -100,9 +100,10 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def switch_tenant(request: HttpRequest) -> HttpResponse:
-    membership = membership_get_for_user(user=request.user,
-                                         tenant_id=_int_or_none(request.POST.get("tenant")))
-    if membership is not None:
+    tenant_id = _int_or_none(request.POST.get("tenant"))
+    membership = membership_get_for_user(user=request.user, tenant_id=tenant_id)
+    # The selector falls back to the first tenant; a switch only goes where it was asked.
+    if membership is not None and membership.tenant_id == tenant_id:
         request.session[SESSION_TENANT_KEY] = membership.tenant_id
     return redirect("dashboard:overview")
 
