@@ -1,11 +1,21 @@
 """Production: refuses to start without its services and secrets, HTTPS everywhere."""
+from django.core.exceptions import ImproperlyConfigured
+
 from aitrader.settings.env import env_int, env_list, env_str
 
 # Required before anything else is read, so a missing value fails with its own name.
 for _required in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL",
                   "AITRADER_API_KEY_PEPPERS"):
     env_str(_required)
-env_list("ALLOWED_HOSTS")
+if not env_list("ALLOWED_HOSTS"):
+    raise ImproperlyConfigured("Environment variable ALLOWED_HOSTS names no host.")
+# A malformed pepper would otherwise only fail at the first API request, as a 500.
+for _entry in env_list("AITRADER_API_KEY_PEPPERS"):
+    _version, _sep, _secret = _entry.partition(":")
+    if not _sep or not _version or len(_secret) < 32:
+        raise ImproperlyConfigured(
+            "Environment variable AITRADER_API_KEY_PEPPERS must list 'version:secret' entries "
+            "with secrets of at least 32 characters.")
 
 from aitrader.settings.base import *  # noqa: E402,F401,F403
 
