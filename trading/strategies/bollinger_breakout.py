@@ -1,0 +1,39 @@
+"""Bollinger breakout: ride a close above the upper band until it loses the middle band."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trading.candles import Candles
+from trading.strategies.base import Param, Strategy
+from trading.strategies.indicators import crossed_above, crossed_below, rolling_mean, rolling_std
+
+
+class BollingerBreakout(Strategy):
+    """Enter when the close crosses above the upper band (SMA + k·σ); exit when it crosses below
+    the middle band (the SMA). σ is the population standard deviation of the same window.
+    """
+
+    key = "bollinger_breakout"
+    name = "Bollinger breakout"
+    description = "Buys a close breaking above the upper Bollinger band; sells when the close " \
+                  "falls back below the middle band."
+    params = (
+        Param("period", "int", 20, minimum=2, maximum=1000, description="Band length (candles)"),
+        Param("std_dev", "float", 2.0, minimum=0.1, maximum=10,
+              description="Band width in standard deviations"),
+    )
+
+    @classmethod
+    def warmup(cls, params=None) -> int:
+        return cls.validate_params(params)["period"]
+
+    @classmethod
+    def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
+        middle = rolling_mean(candles.close, params["period"])
+        upper = middle + params["std_dev"] * rolling_std(candles.close, params["period"])
+        signals = np.zeros(len(candles), dtype=np.int8)
+        signals[crossed_above(candles.close, upper)] = 1
+        signals[crossed_below(candles.close, middle)] = -1
+        return signals

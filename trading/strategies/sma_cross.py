@@ -1,0 +1,47 @@
+"""SMA cross: the textbook trend follower, long-only."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from aitrader.errors import ValidationFailed
+from trading.candles import Candles
+from trading.strategies.base import Param, Strategy
+from trading.strategies.indicators import crossed_above, crossed_below, rolling_mean
+
+
+class SmaCross(Strategy):
+    """Enter when the fast SMA of closes crosses above the slow one, exit when it crosses below.
+
+    A crossing compares candle i-1 with candle i: fast[i-1] <= slow[i-1] and fast[i] > slow[i].
+    """
+
+    key = "sma_cross"
+    name = "SMA cross"
+    description = "Buys when the fast moving average crosses above the slow one; sells on the " \
+                  "cross back below."
+    params = (
+        Param("fast", "int", 10, minimum=1, maximum=1000, description="Fast SMA length (candles)"),
+        Param("slow", "int", 20, minimum=2, maximum=5000, description="Slow SMA length (candles)"),
+    )
+
+    @classmethod
+    def check_params(cls, values: dict[str, Any]) -> None:
+        if values["fast"] >= values["slow"]:
+            raise ValidationFailed(f"Parameter fast ({values['fast']}) must be smaller than slow "
+                                   f"({values['slow']}).", field="fast")
+
+    @classmethod
+    def warmup(cls, params=None) -> int:
+        # The slow SMA exists from candle slow-1; a crossing also needs the candle before.
+        return cls.validate_params(params)["slow"]
+
+    @classmethod
+    def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
+        fast = rolling_mean(candles.close, params["fast"])
+        slow = rolling_mean(candles.close, params["slow"])
+        signals = np.zeros(len(candles), dtype=np.int8)
+        signals[crossed_above(fast, slow)] = 1
+        signals[crossed_below(fast, slow)] = -1
+        return signals
