@@ -13,3 +13,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aitrader.settings.local")
 app = Celery("aitrader")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Beat: queue due bot ticks every few seconds (each tick decides whether a candle is new).
+app.conf.beat_schedule = {
+    "schedule-due-bots": {"task": "trading.tasks.schedule_due_bots", "schedule": 2.0},
+}

@@ -59,3 +59,86 @@ def make_invitation(tenant: Tenant) -> Invitation:
 def make_audit_event(tenant: Tenant) -> AuditEvent:
     return AuditEvent.objects.create(tenant=tenant, actor_label="factory", via="test",
                                      action="factory.make")
+
+
+# --- trading --------------------------------------------------------------------------------
+from decimal import Decimal  # noqa: E402
+
+from trading.models import (  # noqa: E402
+    BacktestRun,
+    Bot,
+    EquitySnapshot,
+    ExchangeAccount,
+    Fill,
+    Order,
+    PaperBalance,
+    Position,
+    Thought,
+    Trade,
+)
+
+
+@factory(ExchangeAccount)
+def make_exchange_account(tenant: Tenant) -> ExchangeAccount:
+    return ExchangeAccount.objects.create(tenant=tenant, label=f"paper-{next(_counter)}")
+
+
+@factory(PaperBalance)
+def make_paper_balance(tenant: Tenant) -> PaperBalance:
+    return PaperBalance.objects.create(tenant=tenant, account=make_exchange_account(tenant),
+                                       currency="USDT", free=Decimal("1000"))
+
+
+@factory(Bot)
+def make_bot(tenant: Tenant) -> Bot:
+    return Bot.objects.create(tenant=tenant, name=f"bot-{next(_counter)}",
+                              account=make_exchange_account(tenant), symbol="BTC/USDT",
+                              timeframe="1m", strategy="sma_cross",
+                              parameters={"fast": 5, "slow": 20})
+
+
+@factory(Order)
+def make_order(tenant: Tenant) -> Order:
+    bot = make_bot(tenant)
+    return Order.objects.create(tenant=tenant, bot=bot, account=bot.account,
+                                client_order_id=f"test-{next(_counter)}", symbol=bot.symbol,
+                                side="buy", amount=Decimal("0.01"), candle_ts=1)
+
+
+@factory(Fill)
+def make_fill(tenant: Tenant) -> Fill:
+    order = make_order(tenant)
+    return Fill.objects.create(tenant=tenant, order=order, bot=order.bot,
+                               account=order.account, trade_id=f"t-{next(_counter)}",
+                               symbol=order.symbol, side="buy", amount=Decimal("0.01"),
+                               price=Decimal("30000"), timestamp_ms=1)
+
+
+@factory(Trade)
+def make_trade(tenant: Tenant) -> Trade:
+    return Trade.objects.create(tenant=tenant, bot=make_bot(tenant), symbol="BTC/USDT",
+                                amount=Decimal("0.01"), entry_price=Decimal("30000"),
+                                entry_time=timezone.now())
+
+
+@factory(Position)
+def make_position(tenant: Tenant) -> Position:
+    return Position.objects.create(tenant=tenant, bot=make_bot(tenant), symbol="BTC/USDT",
+                                   amount=Decimal("0.01"), average_price=Decimal("30000"))
+
+
+@factory(Thought)
+def make_thought(tenant: Tenant) -> Thought:
+    return Thought.objects.create(tenant=tenant, bot=make_bot(tenant), summary="thinking")
+
+
+@factory(EquitySnapshot)
+def make_equity_snapshot(tenant: Tenant) -> EquitySnapshot:
+    return EquitySnapshot.objects.create(tenant=tenant, bot=make_bot(tenant), candle_ts=1,
+                                         equity=Decimal("1000"), cash=Decimal("1000"))
+
+
+@factory(BacktestRun)
+def make_backtest_run(tenant: Tenant) -> BacktestRun:
+    return BacktestRun.objects.create(tenant=tenant, strategy="sma_cross", symbol="BTC/USDT",
+                                      timeframe="1h")

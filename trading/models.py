@@ -1,1 +1,350 @@
-"""Models of the trading app."""
+"""Trading data: accounts, bots, the order ledger, trades, positions, thoughts, equity.
+
+Every model is tenant-owned. Money and amounts are Decimal (28 digits, 12 places covers both
+BTC satoshis and large USDT notionals). Timestamps of candles are epoch milliseconds, the
+exchanges' own unit.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from tenants.scoping import TenantScopedModel
+
+
+def money(**kwargs) -> models.DecimalField:
+    """A Decimal column wide enough for prices, amounts and fees."""
+    kwargs.setdefault("max_digits", 28)
+    kwargs.setdefault("decimal_places", 12)
+    return models.DecimalField(**kwargs)
+
+
+ZERO = Decimal("0")
+
+
+class TradingMode(models.TextChoices):
+    PAPER = "paper", "Paper"
+    LIVE = "live", "Live"
+
+
+class Side(models.TextChoices):
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+
+
+class ExchangeAccount(TenantScopedModel):
+    """A tenant's account at an exchange (ccxt id), traded live or simulated on paper."""
+
+    label = models.CharField(max_length=80)
+    exchange_id = models.CharField(max_length=40, default="binance")
+    mode = models.CharField(max_length=10, choices=TradingMode.choices, default=TradingMode.PAPER)
+    # Name of the vault entry holding the API key/secret; blank means no credentials.
+    credential_ref = models.CharField(max_length=120, blank=True)
+    quote_currency = models.CharField(max_length=10, default="USDT")
+    paper_starting_balance = money(default=Decimal("10000"))
+    maker_fee = money(default=Decimal("0.001"), max_digits=10, decimal_places=6)
+    taker_fee = money(default=Decimal("0.001"), max_digits=10, decimal_places=6)
+    slippage = money(default=Decimal("0.0005"), max_digits=10, decimal_places=6)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "label"],
+                                               name="exchange_account_unique_label")]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.exchange_id}, {self.mode})"
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.credential_ref)
+
+
+class PaperBalance(TenantScopedModel):
+    """Simulated balance of one currency in a paper account."""
+
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE,
+                                related_name="paper_balances")
+    currency = models.CharField(max_length=16)
+    free = money(default=ZERO)
+    used = money(default=ZERO)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "currency"],
+                                               name="paper_balance_unique_currency")]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.free}"
+
+
+class Bot(TenantScopedModel):
+    """A strategy trading one symbol on one account, advanced by ticks."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        STOPPED = "stopped", "Stopped"
+
+    name = models.CharField(max_length=80)
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="bots")
+    symbol = models.CharField(max_length=30)
+    timeframe = models.CharField(max_length=8, default="1m")
+    strategy = models.CharField(max_length=40)
+    parameters = models.JSONField(default=dict, blank=True)
+    preset = models.CharField(max_length=20, default="balanced")
+    risk = models.JSONField(default=dict, blank=True, help_text="Overrides of the preset.")
+    breakers = models.JSONField(default=dict, blank=True,
+                                help_text="Circuit-breaker thresholds (defaults apply).")
+    # Live-order guards: symbols this bot may trade, and the most one order may be worth.
+    allowed_symbols = models.JSONField(default=list, blank=True)
+    max_order_value = money(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING,
+                              db_index=True)
+    paused_reason = models.CharField(max_length=300, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # Engine state.
+    last_candle_ts = models.BigIntegerField(null=True, blank=True)
+    next_tick_at = models.DateTimeField(default=timezone.now, db_index=True)
+    tick_lease_until = models.DateTimeField(null=True, blank=True)
+    stale_checks = models.PositiveIntegerField(default=0)
+    exchange_errors = models.PositiveIntegerField(default=0)
+    capital = money(default=Decimal("1000"), help_text="Quote currency allotted to the bot.")
+    realized_pnl = money(default=ZERO)
+    peak_equity = money(null=True, blank=True)
+    cooldown_until_ts = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"],
+                                               name="bot_unique_name")]
+        indexes = [models.Index(fields=["status", "next_tick_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.symbol} {self.timeframe})"
+
+    @property
+    def base_currency(self) -> str:
+        return self.symbol.split("/")[0]
+
+    @property
+    def quote_currency(self) -> str:
+        return self.symbol.split("/")[1]
+
+
+class Order(TenantScopedModel):
+    """One order, committed as an intent before it is sent (see trading.services.orders)."""
+
+    class Status(models.TextChoices):
+        INTENT = "intent", "Intent (not yet sent)"
+        UNKNOWN = "unknown", "Sent, answer lost"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Filled"
+        CANCELED = "canceled", "Canceled"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+
+    class Type(models.TextChoices):
+        MARKET = "market", "Market"
+        LIMIT = "limit", "Limit"
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="orders")
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="+")
+    client_order_id = models.CharField(max_length=36, unique=True)
+    exchange_order_id = models.CharField(max_length=64, blank=True, db_index=True)
+    symbol = models.CharField(max_length=30)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    type = models.CharField(max_length=10, choices=Type.choices, default=Type.MARKET)
+    amount = money()
+    price = money(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.INTENT,
+                              db_index=True)
+    filled = money(default=ZERO)
+    average = money(null=True, blank=True)
+    fee = money(default=ZERO)
+    fee_currency = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=30, blank=True, help_text="entry, exit, stop_loss...")
+    candle_ts = models.BigIntegerField(help_text="The candle whose close decided this order.")
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "bot", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.amount} {self.symbol} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.INTENT, self.Status.UNKNOWN, self.Status.OPEN)
+
+
+class Fill(TenantScopedModel):
+    """An execution reported by the exchange; unique per (account, exchange trade id)."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="fills")
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="+")
+    trade_id = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=30)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    amount = money()
+    price = money()
+    fee = money(default=ZERO)
+    fee_currency = models.CharField(max_length=16, blank=True)
+    timestamp_ms = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "trade_id"],
+                                               name="fill_unique_exchange_trade")]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.amount} @ {self.price}"
+
+
+class Position(TenantScopedModel):
+    """What a bot holds of its symbol: the sum of its unique fills."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="positions")
+    symbol = models.CharField(max_length=30)
+    amount = money(default=ZERO)
+    average_price = money(default=ZERO)
+    entries = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bot", "symbol"],
+                                               name="position_unique_per_bot_symbol")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.symbol}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.amount > 0
+
+
+class Trade(TenantScopedModel):
+    """A round trip: entry to exit, with its P&L and why it ended."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="trades")
+    symbol = models.CharField(max_length=30)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN,
+                              db_index=True)
+    amount = money()
+    entry_price = money()
+    exit_price = money(null=True, blank=True)
+    entry_time = models.DateTimeField(db_index=True)
+    exit_time = models.DateTimeField(null=True, blank=True)
+    closed_amount = money(default=ZERO, help_text="How much of the amount has been sold.")
+    fees = money(default=ZERO)
+    pnl = money(null=True, blank=True)
+    pnl_pct = money(null=True, blank=True, max_digits=14, decimal_places=6)
+    exit_reason = models.CharField(max_length=30, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "entry_time"])]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.amount} ({self.status})"
+
+
+class Thought(TenantScopedModel):
+    """What a bot saw, decided and why, once per tick (the audit trail of its reasoning)."""
+
+    class Kind(models.TextChoices):
+        DECISION = "decision", "Decision"
+        RISK = "risk", "Risk"
+        BREAKER = "breaker", "Circuit breaker"
+        ORDER = "order", "Order"
+        CONTROL = "control", "Control"
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="thoughts")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DECISION)
+    candle_ts = models.BigIntegerField(null=True, blank=True)
+    summary = models.CharField(max_length=300)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "bot", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class EquitySnapshot(TenantScopedModel):
+    """A bot's equity (cash + position at market) at one candle."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="equity_snapshots")
+    candle_ts = models.BigIntegerField()
+    equity = money()
+    cash = money()
+    position_value = money(default=ZERO)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bot", "candle_ts"],
+                                               name="equity_unique_per_candle")]
+
+    def __str__(self) -> str:
+        return f"{self.equity} at {self.candle_ts}"
+
+
+class BacktestRun(TenantScopedModel):
+    """A backtest a member asked for: its parameters, progress and report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    strategy = models.CharField(max_length=40)
+    parameters = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True, help_text="cash, fee, slippage, ...")
+    symbol = models.CharField(max_length=30)
+    timeframe = models.CharField(max_length=8)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    report = models.JSONField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.strategy} on {self.symbol} ({self.status})"
+
+
+class MarketFeed(models.Model):
+    """Freshness of one shared market-data feed (exchange, symbol, timeframe); not tenant data."""
+
+    exchange_id = models.CharField(max_length=40)
+    symbol = models.CharField(max_length=30)
+    timeframe = models.CharField(max_length=8)
+    last_fetch_at = models.DateTimeField(null=True, blank=True)
+    last_candle_ts = models.BigIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    fetch_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["exchange_id", "symbol", "timeframe"],
+                                               name="market_feed_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange_id} {self.symbol} {self.timeframe}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from aitrader.settings.env import env_bool, env_int, env_list, env_str
+from aitrader.settings.env import env_bool, env_choice, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("AITRADER_VAR_DIR", str(BASE_DIR / "var")))
@@ -246,8 +246,16 @@ AITRADER_RATE_LIMIT_BURST = env_int("AITRADER_RATE_LIMIT_BURST", 50, minimum=1)
 RATELIMIT_USE_CACHE = "default"
 
 # --- Trading engine ----------------------------------------------------------------------------
-AITRADER_MARKET_DATA_SOURCE = env_str("AITRADER_MARKET_DATA_SOURCE", "replay")
+# "replay": candles from files under AITRADER_REPLAY_DIR (the offline demo); "exchange": ccxt.
+AITRADER_MARKET_DATA_SOURCE = env_choice("AITRADER_MARKET_DATA_SOURCE", ("replay", "exchange"),
+                                         "replay")
+AITRADER_REPLAY_DIR = env_str("AITRADER_REPLAY_DIR", str(VAR_DIR / "marketdata"))
+# Replayed market milliseconds per wall-clock millisecond (30: a 1m candle every 2 s).
+AITRADER_REPLAY_SPEED = env_int("AITRADER_REPLAY_SPEED", 30, minimum=1)
+# How often a running bot is looked at (seconds); a tick without a new candle is cheap.
 AITRADER_ENGINE_TICK_SECONDS = env_int("AITRADER_ENGINE_TICK_SECONDS", 2, minimum=1)
+# Run the scheduler inside the server process (embedded default) instead of Celery beat.
+AITRADER_EMBEDDED_SCHEDULER = env_bool("AITRADER_EMBEDDED_SCHEDULER", not REDIS_URL)
 
 # --- Telegram ------------------------------------------------------------------------------------
 AITRADER_TELEGRAM_BOT_TOKEN = env_str("AITRADER_TELEGRAM_BOT_TOKEN", "")

@@ -1,0 +1,39 @@
+"""Engine fixtures: a paper account, a bot and a stepping market installed for 'binance'."""
+from __future__ import annotations
+
+import pytest
+
+from tenants.actors import Actor
+from trading.exchanges.factory import reset_market_sources, set_market_source
+from trading.marketdata import forget_local_memo
+from trading.services.accounts import exchange_account_create
+from trading.services.bots import bot_create
+from tests.base import owner_actor
+from tests.trading.markets import SteppingMarket
+
+
+@pytest.fixture
+def market():
+    """A fresh stepping market for 'binance'; caches are cleared around it."""
+    forget_local_memo()
+    market = SteppingMarket.sample()
+    set_market_source("binance", market)
+    yield market
+    reset_market_sources()
+    forget_local_memo()
+
+
+def make_paper_bot(tenant, *, name="sma", strategy="sma_cross", parameters=None,
+                   preset="aggressive", risk=None, actor: Actor | None = None):
+    actor = actor or owner_actor(tenant)
+    account = exchange_account_create(tenant=tenant, actor=actor, label=f"paper-{name}",
+                                      exchange_id="binance")
+    return bot_create(tenant=tenant, actor=actor, name=name, account_id=account.pk,
+                      symbol="BTC/USDT", timeframe="1m", strategy=strategy,
+                      parameters=parameters or {"fast": 3, "slow": 8}, preset=preset,
+                      risk=risk or {})
+
+
+@pytest.fixture
+def paper_bot(world, market):
+    return make_paper_bot(world.tenant_a)

@@ -1,0 +1,80 @@
+"""Which exchange object serves an account, and where shared market data comes from."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from aitrader.errors import ValidationFailed
+from trading.candles import Candles
+from trading.exchanges.paper import PaperExchange
+from trading.models import ExchangeAccount, TradingMode
+
+_sources: dict[str, object] = {}
+_sources_lock = threading.Lock()
+
+
+class WallClockSource:
+    """Live market data through a public (credential-less) ccxt client, on the wall clock."""
+
+    def __init__(self, exchange_id: str) -> None:
+        from trading.exchanges.live import LiveExchange
+
+        self.exchange = LiveExchange(exchange_id, api_key=None, secret=None)
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def fetch_ohlcv(self, symbol, timeframe, since_ms=None, limit=None):
+        return self.exchange.fetch_ohlcv(symbol, timeframe, since_ms=since_ms, limit=limit)
+
+
+def replay_directory() -> Path:
+    return Path(settings.AITRADER_REPLAY_DIR)
+
+
+def market_source(exchange_id: str):
+    """The process-wide market-data source of an exchange (replayed files or the exchange)."""
+    with _sources_lock:
+        source = _sources.get(exchange_id)
+        if source is None:
+            source = _build_source(exchange_id)
+            _sources[exchange_id] = source
+        return source
+
+
+def _build_source(exchange_id: str):
+    if settings.AITRADER_MARKET_DATA_SOURCE == "replay":
+        from trading.exchanges.replay import replay_source_for
+
+        return replay_source_for(replay_directory(), speed=settings.AITRADER_REPLAY_SPEED)
+    return WallClockSource(exchange_id)
+
+
+def set_market_source(exchange_id: str, source) -> None:
+    """Install a source for an exchange (the demo, benchmarks and tests choose their feed)."""
+    with _sources_lock:
+        _sources[exchange_id] = source
+
+
+def reset_market_sources() -> None:
+    with _sources_lock:
+        _sources.clear()
+
+
+def exchange_for(account: ExchangeAccount, closed_candles: Candles):
+    """The exchange that executes `account`'s orders: paper simulation or the live venue."""
+    if account.mode == TradingMode.PAPER:
+        return PaperExchange(account, lambda symbol: closed_candles)
+    return _live_exchange(account)
+
+
+def _live_exchange(account: ExchangeAccount):
+    if not account.has_credentials:
+        raise ValidationFailed("This live account has no API credentials; add them in "
+                               "settings before running a live bot.", field="credentials")
+    from trading.credentials import live_exchange_for_account
+
+    return live_exchange_for_account(account)

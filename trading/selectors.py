@@ -1,0 +1,177 @@
+"""Reads of the trading app; every function takes the tenant and returns scoped querysets."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from aitrader.errors import NotFound
+from tenants.models import Tenant
+from trading.models import (
+    BacktestRun,
+    Bot,
+    EquitySnapshot,
+    ExchangeAccount,
+    Fill,
+    MarketFeed,
+    Order,
+    PaperBalance,
+    Position,
+    Thought,
+    Trade,
+)
+
+
+def bot_list(*, tenant: Tenant | int) -> QuerySet[Bot]:
+    """The tenant's bots with their accounts."""
+    return Bot.objects.for_tenant(tenant).select_related("account").order_by("name")
+
+
+def bot_get(*, tenant: Tenant | int, bot_id: int) -> Bot:
+    """One bot of the tenant; NotFound for a missing or foreign id."""
+    bot = bot_list(tenant=tenant).filter(pk=bot_id).first()
+    if bot is None:
+        raise NotFound("No such bot.")
+    return bot
+
+
+def bot_get_by_name(*, tenant: Tenant | int, name: str) -> Bot:
+    """A bot by exact name (Telegram and CLI refer to bots by name)."""
+    bot = bot_list(tenant=tenant).filter(name__iexact=name).first()
+    if bot is None:
+        raise NotFound(f"No bot named '{name}'.")
+    return bot
+
+
+def exchange_account_list(*, tenant: Tenant | int) -> QuerySet[ExchangeAccount]:
+    """The tenant's exchange accounts."""
+    return ExchangeAccount.objects.for_tenant(tenant).order_by("label")
+
+
+def exchange_account_get(*, tenant: Tenant | int, account_id: int) -> ExchangeAccount:
+    """One exchange account of the tenant; NotFound otherwise."""
+    account = exchange_account_list(tenant=tenant).filter(pk=account_id).first()
+    if account is None:
+        raise NotFound("No such exchange account.")
+    return account
+
+
+def order_list(*, tenant: Tenant | int) -> QuerySet[Order]:
+    """The tenant's orders, newest first."""
+    return Order.objects.for_tenant(tenant).order_by("-created_at", "-id")
+
+
+def order_pending_for_bot(*, bot: Bot) -> QuerySet[Order]:
+    """Orders of `bot` not yet final: intents, lost answers and open orders."""
+    return order_list(tenant=bot.tenant_id).filter(
+        bot=bot, status__in=[Order.Status.INTENT, Order.Status.UNKNOWN, Order.Status.OPEN]
+    ).order_by("created_at", "id")
+
+
+def order_get_by_client_id(*, tenant: Tenant | int, client_order_id: str) -> Order | None:
+    """The order with this client order id in the tenant, if any."""
+    return Order.objects.for_tenant(tenant).filter(client_order_id=client_order_id).first()
+
+
+def fill_list(*, tenant: Tenant | int) -> QuerySet[Fill]:
+    """The tenant's fills, newest first."""
+    return Fill.objects.for_tenant(tenant).order_by("-timestamp_ms", "-id")
+
+
+def fill_trade_ids(*, tenant: Tenant | int, account_id: int, trade_ids: list[str]) -> set[str]:
+    """Which of `trade_ids` are already recorded for the account."""
+    return set(Fill.objects.for_tenant(tenant).filter(
+        account_id=account_id, trade_id__in=trade_ids).values_list("trade_id", flat=True))
+
+
+def trade_list(*, tenant: Tenant | int) -> QuerySet[Trade]:
+    """The tenant's trades (round trips), newest first."""
+    return Trade.objects.for_tenant(tenant).select_related("bot").order_by("-entry_time", "-id")
+
+
+def trade_open_for_bot(*, bot: Bot) -> Trade | None:
+    """The bot's open round trip, if any."""
+    return Trade.objects.for_tenant(bot.tenant_id).filter(
+        bot=bot, status=Trade.Status.OPEN).order_by("id").first()
+
+
+def position_list(*, tenant: Tenant | int) -> QuerySet[Position]:
+    """The tenant's positions."""
+    return Position.objects.for_tenant(tenant).select_related("bot").order_by("bot__name")
+
+
+def position_for_bot(*, bot: Bot) -> Position | None:
+    """The bot's position in its symbol (None before its first fill)."""
+    return Position.objects.for_tenant(bot.tenant_id).filter(bot=bot, symbol=bot.symbol).first()
+
+
+def thought_list(*, tenant: Tenant | int) -> QuerySet[Thought]:
+    """The tenant's bot thoughts, newest first."""
+    return Thought.objects.for_tenant(tenant).order_by("-created_at", "-id")
+
+
+def equity_list(*, tenant: Tenant | int) -> QuerySet[EquitySnapshot]:
+    """The tenant's equity snapshots in time order."""
+    return EquitySnapshot.objects.for_tenant(tenant).order_by("candle_ts", "id")
+
+
+def equity_latest_for_bot(*, bot: Bot) -> EquitySnapshot | None:
+    """The bot's most recent equity snapshot."""
+    return equity_list(tenant=bot.tenant_id).filter(bot=bot).order_by("-candle_ts").first()
+
+
+def paper_balances(*, account: ExchangeAccount) -> dict[str, PaperBalance]:
+    """A paper account's balances by currency."""
+    rows = PaperBalance.objects.for_tenant(account.tenant_id).filter(account=account)
+    return {row.currency: row for row in rows}
+
+
+def backtest_run_list(*, tenant: Tenant | int) -> QuerySet[BacktestRun]:
+    """The tenant's backtest runs, newest first."""
+    return BacktestRun.objects.for_tenant(tenant).order_by("-created_at", "-id")
+
+
+def backtest_run_get(*, tenant: Tenant | int, run_id: int) -> BacktestRun:
+    """One backtest run of the tenant; NotFound otherwise."""
+    run = backtest_run_list(tenant=tenant).filter(pk=run_id).first()
+    if run is None:
+        raise NotFound("No such backtest run.")
+    return run
+
+
+def bots_due(*, now, limit: int = 1000) -> list[tuple[int, int]]:
+    """(tenant id, bot id) of bots whose next tick is due, across all tenants.
+
+    Paused bots come up only while they have orders to follow (their ticks place nothing).
+
+    The scheduler is the one platform-level reader: it only yields ids, and each tick
+    re-reads its bot through the tenant-scoped selectors above.
+    """
+    return list(Bot.objects.filter(status__in=[Bot.Status.RUNNING, Bot.Status.PAUSED],
+                                   next_tick_at__lte=now)
+                .order_by("next_tick_at").values_list("tenant_id", "id")[:limit])
+
+
+def market_feed_list() -> QuerySet[MarketFeed]:
+    """Freshness of every shared feed (platform-level, not tenant data)."""
+    return MarketFeed.objects.order_by("exchange_id", "symbol", "timeframe")
+
+
+def market_feed_last_success(*, exchange_id: str, symbol: str, timeframe: str):
+    """When the feed was last fetched successfully (None if never)."""
+    return market_feed_list().filter(exchange_id=exchange_id, symbol=symbol,
+                                     timeframe=timeframe).values_list(
+        "last_fetch_at", flat=True).first()
+
+
+def equity_at_day_start(*, bot: Bot, candle_ts: int) -> float | None:
+    """The bot's equity at the last candle before the UTC day of `candle_ts` began."""
+    day_start = candle_ts - candle_ts % 86_400_000
+    value = equity_list(tenant=bot.tenant_id).filter(
+        bot=bot, candle_ts__lt=day_start).order_by("-candle_ts").values_list(
+        "equity", flat=True).first()
+    return float(value) if value is not None else None
+
+
+def open_position_count_on_account(*, bot: Bot) -> int:
+    """How many other bots on the same account hold a position now."""
+    return Position.objects.for_tenant(bot.tenant_id).filter(
+        bot__account_id=bot.account_id, amount__gt=0).exclude(bot=bot).count()

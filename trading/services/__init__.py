@@ -1,0 +1,1 @@
+"""Writes of the trading app, one module per topic; every tenant-owned write goes here."""

@@ -1,0 +1,34 @@
+"""Celery entry points of the trading app: they take ids and call the engine or services."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from trading import engine, selectors
+from trading.services.bots import TICK_LEASE_SECONDS, bot_defer_ticks
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def tick_bot(tenant_id: int, bot_id: int) -> str:
+    """One tick of one bot (idempotent: safe to redeliver)."""
+    return engine.run_tick(tenant_id=tenant_id, bot_id=bot_id).status
+
+
+@shared_task(ignore_result=True)
+def schedule_due_bots(limit: int = 5000) -> int:
+    """Beat task: queue a tick for every due bot; returns how many were queued."""
+    now = timezone.now()
+    due = selectors.bots_due(now=now, limit=limit)
+    bot_defer_ticks(bot_ids=[bot_id for _, bot_id in due],
+                    until=now + timedelta(seconds=TICK_LEASE_SECONDS))
+    for tenant_id, bot_id in due:
+        tick_bot.delay(tenant_id, bot_id)
+    return len(due)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def close_all_task(tenant_id: int, bot_id: int) -> None:
+    """Carry out a close-all request (cancel orders, sell the position)."""
+    engine.close_all(tenant_id=tenant_id, bot_id=bot_id)
