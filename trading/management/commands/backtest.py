@@ -1,0 +1,97 @@
+"""python manage.py backtest --strategy sma_cross --param fast=10 --param slow=20 \
+    --data PATH.csv [--cash 10000] [--fee 0.002] [--slippage 0] [--stake 1] [--preset NAME] [--json]
+
+Bad input (a broken CSV, an unknown strategy, a bad parameter) prints one line on stderr and
+exits with code 2.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+
+from aitrader.errors import ValidationFailed
+from trading.backtest import BacktestConfig, run_backtest
+from trading.backtest.text import render_text
+from trading.candles import CandleFileError, load_csv
+from trading.strategies.presets import PRESETS
+
+USAGE_ERROR = 2
+# Runs at least this long (in candles) draw a progress bar (text output only).
+PROGRESS_FROM_CANDLES = 100_000
+
+
+class ProgressBar:
+    """A one-line bar redrawn in place on a command's stderr (a Django OutputWrapper)."""
+
+    def __init__(self, stream: OutputWrapper, width: int = 30) -> None:
+        self.stream, self.width = stream, width
+
+    def __call__(self, percent: float) -> None:
+        filled = int(self.width * percent / 100)
+        bar = f"\r[{'#' * filled}{'.' * (self.width - filled)}] {percent:5.1f} %"
+        self.stream.write(bar, ending="\n" if percent >= 100 else "")
+        self.stream.flush()
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """`["fast=10", "slow=20"]` as a dict; the strategy coerces and checks the values."""
+    params = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name.strip():
+            raise CommandError(f"--param {pair!r} must look like name=value.",
+                               returncode=USAGE_ERROR)
+        params[name.strip()] = value.strip()
+    return params
+
+
+class Command(BaseCommand):
+    help = "Backtest a strategy over a candle CSV and print its report (a table or --json)."
+    # The backtest reads a file and touches neither the database nor other services.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--strategy", required=True, help="Strategy key, e.g. sma_cross.")
+        parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                            help="A strategy parameter; repeat for each.")
+        parser.add_argument("--data", required=True, metavar="PATH.csv",
+                            help="Candles: timestamp,open,high,low,close,volume.")
+        parser.add_argument("--cash", type=float, default=10_000.0, help="Starting cash.")
+        parser.add_argument("--fee", type=float, default=0.001,
+                            help="Fee rate per fill (0.001 = 0.1 %%).")
+        parser.add_argument("--slippage", type=float, default=0.0,
+                            help="Slippage per fill as a fraction (0.0005 = 0.05 %%).")
+        parser.add_argument("--stake", type=float, default=None,
+                            help="Fraction of equity per position (default: preset, else 1).")
+        parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                            help="Risk preset: stop loss, take profit, drawdown pause...")
+        parser.add_argument("--no-lookahead-check", action="store_true",
+                            help="Skip re-running the strategy on truncated data.")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        config = BacktestConfig(
+            strategy=options["strategy"], params=parse_params(options["param"]),
+            preset=options["preset"], cash=options["cash"], fee=options["fee"],
+            slippage=options["slippage"], stake=options["stake"],
+            lookahead_check=not options["no_lookahead_check"])
+        try:
+            config.resolve()  # refuse bad params before spending time on the file
+            candles = load_csv(options["data"])
+            progress = self._progress(len(candles), options["json"])
+            report = run_backtest(candles, config, progress=progress)
+        except CandleFileError as exc:
+            raise CommandError(str(exc), returncode=USAGE_ERROR) from None
+        except ValidationFailed as exc:
+            raise CommandError(exc.message, returncode=USAGE_ERROR) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(report, allow_nan=False))
+        else:
+            self.stdout.write(render_text(report), ending="")
+
+    def _progress(self, candle_count: int, as_json: bool) -> ProgressBar | None:
+        if as_json or candle_count < PROGRESS_FROM_CANDLES:
+            return None
+        return ProgressBar(self.stderr)
