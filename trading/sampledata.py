@@ -50,8 +50,13 @@ REGIME_BARS = 1_500  # mean regime length in bars (about a day of 1m, two months
 BAND_PULL = 0.02  # per bar, times how far (in log price) the price strayed out of its band
 
 
-def generate(symbol: str, timeframe: str, n: int, seed: int, start_ms: int) -> Candles:
-    """`n` candles of `symbol` every `timeframe` from `start_ms`, reproducible by `seed`."""
+def generate(symbol: str, timeframe: str, n: int, seed: int, start_ms: int, *,
+             start_price: float | None = None) -> Candles:
+    """`n` candles of `symbol` every `timeframe` from `start_ms`, reproducible by `seed`.
+
+    The walk begins at `start_price` when given (to continue another series), else at a
+    random price inside the symbol's band.
+    """
     profile = PROFILES.get(symbol)
     if profile is None:
         raise ValueError(f"no sample profile for {symbol}; known: {', '.join(PROFILES)}")
@@ -60,8 +65,8 @@ def generate(symbol: str, timeframe: str, n: int, seed: int, start_ms: int) -> C
     step_ms = timeframe_ms(timeframe)
     rng = np.random.default_rng(seed)
     bar_volatility = profile.volatility_per_minute * math.sqrt(step_ms / 60_000)
-    log_close, sigma = _price_path(rng, profile, n, bar_volatility)
-    open_, high, low, close = _bars(rng, profile, log_close, sigma)
+    log_close, sigma = _price_path(rng, profile, n, bar_volatility, start_price)
+    open_, high, low, close = _bars(rng, profile, log_close, sigma, start_price)
     volume = _volumes(rng, profile, sigma, np.abs(np.log(close / open_)), bar_volatility,
                       step_ms)
     timestamp = start_ms + step_ms * np.arange(n, dtype=np.int64)
@@ -69,7 +74,8 @@ def generate(symbol: str, timeframe: str, n: int, seed: int, start_ms: int) -> C
 
 
 def _price_path(rng: np.random.Generator, profile: SymbolProfile, n: int,
-                bar_volatility: float) -> tuple[np.ndarray, np.ndarray]:
+                bar_volatility: float, start_price: float | None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Log closes and the per-bar volatility of a GARCH walk with regimes and a soft band."""
     shocks = rng.standard_normal(n)
     regime_drift, range_pull = _regimes(rng, n, bar_volatility)
@@ -77,6 +83,8 @@ def _price_path(rng: np.random.Generator, profile: SymbolProfile, n: int,
     margin = 0.1 * math.log(profile.high / profile.low)
     band_low, band_high = math.log(profile.low) + margin, math.log(profile.high) - margin
     log_price = rng.uniform(band_low + margin, band_high - margin)
+    if start_price is not None:
+        log_price = math.log(start_price)
     omega = bar_volatility**2 * (1 - ALPHA - BETA)
     variance, last_shock, anchor, previous_pull = bar_volatility**2, 0.0, log_price, 0.0
     log_close, sigma = np.empty(n), np.empty(n)
@@ -114,11 +122,12 @@ def _regimes(rng: np.random.Generator, n: int, bar_volatility: float
 
 
 def _bars(rng: np.random.Generator, profile: SymbolProfile, log_close: np.ndarray,
-          sigma: np.ndarray) -> tuple[np.ndarray, ...]:
+          sigma: np.ndarray, start_price: float | None) -> tuple[np.ndarray, ...]:
     """Open, high, low, close on the tick grid, with high/low around open and close."""
     close = np.exp(log_close)
     open_ = np.empty_like(close)
-    open_[0] = close[0] * math.exp(-sigma[0] * rng.standard_normal())
+    first_open = close[0] * math.exp(-sigma[0] * rng.standard_normal())
+    open_[0] = first_open if start_price is None else start_price
     open_[1:] = close[:-1]
     wick_up = np.exp(np.abs(rng.standard_normal(len(close))) * sigma * 0.6)
     wick_down = np.exp(-np.abs(rng.standard_normal(len(close))) * sigma * 0.6)
@@ -131,7 +140,9 @@ def _bars(rng: np.random.Generator, profile: SymbolProfile, log_close: np.ndarra
 
 
 def _on_ticks(prices: np.ndarray, tick: float) -> np.ndarray:
-    return np.round(prices / tick) * tick
+    # Rounding to decimals (not multiplying back by the tick) keeps values like 41137.84
+    # exact in their shortest repr, so the CSV does not read 41137.840000000004.
+    return np.round(prices, max(0, round(-math.log10(tick))))
 
 
 def _volumes(rng: np.random.Generator, profile: SymbolProfile, sigma: np.ndarray,
@@ -149,17 +160,47 @@ def sample_path(directory: str | Path, symbol: str, timeframe: str) -> Path:
 
 
 def ensure_sample_files(directory: str | Path) -> dict[tuple[str, str], Path]:
-    """Write the sample files that are missing (BTC/ETH, 1m and 1h); return all their paths."""
+    """Write the sample files that are missing (BTC/ETH, 1m and 1h); return all their paths.
+
+    The 1h series ends with the 1m series resampled, so both tell the same story where they
+    overlap (the last 30 days).
+    """
     paths = {}
     for index, symbol in enumerate(SAMPLE_SYMBOLS):
-        for timeframe, count in SAMPLE_SPANS.items():
-            path = sample_path(directory, symbol, timeframe)
-            if not path.exists():
-                start_ms = SAMPLE_END_MS - count * timeframe_ms(timeframe)
-                seed = 1000 + 10 * index + list(SAMPLE_SPANS).index(timeframe)
-                _write_atomically(path, generate(symbol, timeframe, count, seed, start_ms))
-            paths[(symbol, timeframe)] = path
+        minute_path = sample_path(directory, symbol, "1m")
+        hour_path = sample_path(directory, symbol, "1h")
+        if not (minute_path.exists() and hour_path.exists()):
+            minutes, hours = sample_series(symbol, seed=1000 + 10 * index)
+            _write_atomically(minute_path, minutes)
+            _write_atomically(hour_path, hours)
+        paths[(symbol, "1m")], paths[(symbol, "1h")] = minute_path, hour_path
     return paths
+
+
+def sample_series(symbol: str, seed: int) -> tuple[Candles, Candles]:
+    """The 1m and 1h sample candles of `symbol`: 1h history leading into the 1m stretch."""
+    minute_count, hour_count = SAMPLE_SPANS["1m"], SAMPLE_SPANS["1h"]
+    minute_start = SAMPLE_END_MS - minute_count * timeframe_ms("1m")
+    early_hours = hour_count - minute_count // 60
+    early = generate(symbol, "1h", early_hours, seed, SAMPLE_END_MS - hour_count * 3_600_000)
+    minutes = generate(symbol, "1m", minute_count, seed + 1, minute_start,
+                       start_price=float(early.close[-1]))
+    return minutes, _concatenated(early, resample(minutes, 60))
+
+
+def resample(candles: Candles, factor: int) -> Candles:
+    """Every `factor` consecutive candles merged into one (a trailing remainder is dropped)."""
+    count = len(candles) // factor
+    shaped = {name: getattr(candles, name)[:count * factor].reshape(count, factor)
+              for name in ("timestamp", "open", "high", "low", "close", "volume")}
+    return Candles(shaped["timestamp"][:, 0], shaped["open"][:, 0], shaped["high"].max(1),
+                   shaped["low"].min(1), shaped["close"][:, -1],
+                   np.round(shaped["volume"].sum(1), 5))
+
+
+def _concatenated(first: Candles, second: Candles) -> Candles:
+    return Candles(*(np.concatenate([getattr(first, name), getattr(second, name)])
+                     for name in ("timestamp", "open", "high", "low", "close", "volume")))
 
 
 def _write_atomically(path: Path, candles: Candles) -> None:

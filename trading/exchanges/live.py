@@ -39,6 +39,7 @@ from trading.exchanges.base import (
     AuthenticationError,
     Balance,
     DuplicateClientOrderId,
+    Exchange,
     ExchangeError,
     InsufficientFunds,
     InvalidOrder,
@@ -51,6 +52,7 @@ from trading.exchanges.base import (
     Ticker,
     TradeFill,
 )
+from trading.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +195,12 @@ class LiveExchange:
                                              float(amount),
                                              float(price) if price is not None else None, params)
 
-        order = self._run(place)
+        try:
+            order = self._run(place)
+        except TemporaryExchangeError as exc:
+            logger.warning("%s order %s: no answer (%s); it may exist, find it by client id",
+                           self.exchange_id, request.client_order_id, exc)
+            raise
         state = _order_state(order)
         if state.client_order_id is None:  # some exchanges do not echo it
             state = replace(state, client_order_id=request.client_order_id)
@@ -325,6 +332,51 @@ def shared_live_exchange(exchange_id: str, api_key: str | None = None,
         if exchange is None:
             exchange = _shared[key] = LiveExchange(exchange_id, api_key, secret, **kwargs)
         return exchange
+
+
+# --- History -------------------------------------------------------------------------------
+
+
+def fetch_ohlcv_history(exchange: Exchange, symbol: str, timeframe: str, since_ms: int,
+                        until_ms: int, *, page_limit: int = 1000, retries: int = 3,
+                        sleep: Callable[[float], None] = time.sleep) -> list[list]:
+    """Closed candles with since_ms <= ts < until_ms, paging forward through the exchange.
+
+    Reads are safe to repeat, so a temporary failure is retried `retries` times with backoff
+    (honouring Retry-After); what still fails is raised.
+    """
+    period, rows = timeframe_ms(timeframe), []
+    cursor = since_ms
+    while cursor < until_ms:
+        page = _read_with_retries(
+            lambda since=cursor: exchange.fetch_ohlcv(symbol, timeframe, since, page_limit),
+            retries, sleep)
+        closed_before = min(until_ms, exchange_now_ms(exchange) - period + 1)
+        fresh = [row for row in page if cursor <= row[0] < closed_before]
+        if not fresh:
+            break  # the exchange has nothing newer (or the rest is still forming)
+        rows.extend(fresh)
+        cursor = int(fresh[-1][0]) + period
+    return rows
+
+
+def exchange_now_ms(exchange: Exchange) -> int:
+    """The exchange's idea of now: its own clock when it has one (replay), else wall time."""
+    now = getattr(exchange, "now_ms", None)
+    return now() if callable(now) else int(time.time() * 1000)
+
+
+def _read_with_retries(read: Callable[[], T], retries: int,
+                       sleep: Callable[[float], None]) -> T:
+    for attempt in range(retries + 1):
+        try:
+            return read()
+        except TemporaryExchangeError as exc:
+            if attempt == retries:
+                raise
+            wait = getattr(exc, "retry_after", None)
+            sleep(min(30.0, wait if wait is not None else 2.0**attempt))
+    raise AssertionError("unreachable")
 
 
 # --- URLs and markets ------------------------------------------------------------------------

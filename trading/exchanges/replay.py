@@ -1,10 +1,10 @@
 """Market data replayed from candle files, as if it were arriving live (offline demo, tests).
 
-A `ReplayClock` says which step of the replay is "now". `ReplayExchange` turns that into a
-moment in market time and shows only what a live exchange would have shown at that moment:
-every candle that has closed, plus the candle still forming, of which only its open is known
-(so a strategy can never see a future price). The clock either advances by itself (`speed`
-steps per wall-clock second, the live demo) or only when told (`advance()`, tests and
+A `ReplayClock` says how far the replay has got. `ReplayExchange` turns that into a moment
+in market time and shows only what a live exchange would have shown at that moment: every
+candle that has closed, plus the candle still forming, of which only its open is known (so a
+strategy can never see a future price). The clock either runs by itself (`speed` times faster
+than real time, the live demo) or moves only when told (`advance()`, tests and
 `seed_demo --ticks`). Orders are refused: paper trading on replayed prices is the paper
 exchange's job.
 """
@@ -29,18 +29,23 @@ from trading.exchanges.base import (
     Ticker,
     TradeFill,
 )
-from trading.timeframes import timeframe_ms
+from trading.sampledata import ensure_sample_files
+from trading.timeframes import SUPPORTED, timeframe_ms
 
 ORDERS_REFUSED = "replay exchange serves market data only; use paper mode"
+# Candles that have already closed when a demo replay starts, so indicators are warm at once.
+WARM_UP_CANDLES = 500
 _FILE_NAME = re.compile(r"^(?P<base>[A-Z0-9]+)-(?P<quote>[A-Z0-9]+)-(?P<timeframe>\d+[mhdw])$")
 
 
 class ReplayClock:
-    """The replay's "now", in steps of the exchange's finest timeframe.
+    """How far the replay has got, as market time elapsed since the replay's first candle.
 
-    `start_index` steps have already passed when the clock starts (room for indicators to
-    warm up). With `speed` the clock also moves by itself, `speed` steps per second of
-    `time_source`; without it, only `advance()` moves it. Safe to share between threads.
+    `start_index` candles (of the exchange's finest timeframe) have already passed when the
+    clock starts: room for indicators to warm up. `advance()` moves on by whole candles.
+    With `speed` the clock also runs by itself, `speed` market milliseconds per wall-clock
+    millisecond of `time_source` (30: a 1m candle every 2 s); without it only `advance()`
+    moves it. Safe to share between threads.
     """
 
     def __init__(self, start_index: int = 0, speed: float | None = None, *,
@@ -48,38 +53,34 @@ class ReplayClock:
         if start_index < 0:
             raise ValueError("start_index must be >= 0")
         if speed is not None and speed <= 0:
-            raise ValueError("speed must be positive (or None for a manual clock)")
+            raise ValueError("speed must be positive (or None for a clock moved by advance())")
         self._lock = threading.Lock()
         self._steps = start_index
         self._speed = speed
         self._time_source = time_source
         self._started = time_source()
 
-    def index(self) -> int:
-        """Steps elapsed since the start of the replay."""
-        with self._lock:
-            return self._steps + self._automatic_steps()
-
-    def advance(self, steps: int = 1) -> int:
-        """Move "now" forward by `steps`; returns the new index."""
+    def advance(self, steps: int = 1) -> None:
+        """Move "now" forward by `steps` candles."""
         if steps < 0:
             raise ValueError("a replay never goes back in time")
         with self._lock:
             self._steps += steps
-            return self._steps + self._automatic_steps()
 
-    def _automatic_steps(self) -> int:
-        if self._speed is None:
-            return 0
-        return int((self._time_source() - self._started) * self._speed)
+    def elapsed_ms(self, step_ms: int) -> int:
+        """Market time since the replay's origin, for candles of `step_ms`."""
+        with self._lock:
+            steps = self._steps
+        running = 0 if self._speed is None else (self._time_source() - self._started) * 1000
+        return steps * step_ms + int(running * (self._speed or 0))
 
 
 class ReplayExchange:
     """`fetch_ohlcv` / `fetch_ticker` from candle files, as of the clock's "now".
 
-    `sources` maps (symbol, timeframe) to a CSV path or to `Candles`. Step 0 of the clock is
-    the earliest candle of the finest timeframe; each step is one candle of that timeframe.
-    Past the end of the data every candle is closed and the replay stands still.
+    `sources` maps (symbol, timeframe) to a CSV path or to `Candles`. The replay's origin is
+    the earliest candle of the finest timeframe, and a clock step is one candle of that
+    timeframe. Past the end of the data every candle is closed and nothing new arrives.
     """
 
     def __init__(self, sources: Mapping[tuple[str, str], str | Path | Candles],
@@ -102,7 +103,7 @@ class ReplayExchange:
         sources = {}
         for path in sorted(Path(directory).glob("*.csv")):
             match = _FILE_NAME.match(path.stem)
-            if match:
+            if match and match["timeframe"] in SUPPORTED:
                 symbol = f"{match['base']}/{match['quote']}"
                 sources[(symbol, match["timeframe"])] = path
         if not sources:
@@ -112,8 +113,8 @@ class ReplayExchange:
     # -- time --
 
     def now_ms(self) -> int:
-        """Market time of the replay: the moment the clock's current step begins."""
-        return self._origin_ms + self.clock.index() * self._step_ms
+        """Market time of the replay (epoch ms)."""
+        return self._origin_ms + self.clock.elapsed_ms(self._step_ms)
 
     # -- market data --
 
@@ -213,3 +214,12 @@ def _forming(candles: Candles, index: int) -> list:
     """The candle that has begun but not closed: at its first instant only the open exists."""
     open_ = float(candles.open[index])
     return [int(candles.timestamp[index]), open_, open_, open_, open_, 0.0]
+
+
+def replay_source_for(directory: str | Path, *, speed: float | None,
+                      start_index: int = WARM_UP_CANDLES) -> ReplayExchange:
+    """The demo's market data: sample files under `directory`/replay (written on first use,
+    next to any files downloaded there), replayed `speed` times faster than real time."""
+    ensure_sample_files(directory)
+    return ReplayExchange.from_directory(Path(directory) / "replay",
+                                         ReplayClock(start_index, speed))
