@@ -8,6 +8,7 @@ from tenants.models import User
 from tenants.plans import Plan
 from tenants.selectors import tenant_get_by_slug
 from tenants.services import tenant_create
+from trading.demo import demo_seed_trading
 
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "demo@example.com"
@@ -20,7 +21,6 @@ def demo_password() -> str:
     return settings.AITRADER_DEMO_PASSWORD or _local_secret("demo_password", 12)
 
 
-@transaction.atomic
 def demo_seed(*, ticks: int = 0) -> str:
     """Create the demo user and tenant if missing; returns the demo password."""
     password = demo_password()
@@ -33,14 +33,5 @@ def demo_seed(*, ticks: int = 0) -> str:
     tenant = tenant_get_by_slug(slug=DEMO_SLUG)
     if tenant is None:
         tenant = tenant_create(name="Demo workspace", slug=DEMO_SLUG, owner=user, plan=Plan.PRO)
-    _seed_trading(tenant, ticks)
-    return password
-
-
-def _seed_trading(tenant, ticks: int) -> None:
-    """Hook for the trading app's demo bot (see trading.demo)."""
-    try:
-        from trading.demo import demo_seed_trading
-    except ImportError:
-        return
     demo_seed_trading(tenant=tenant, ticks=ticks)
+    return password

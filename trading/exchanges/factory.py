@@ -47,10 +47,26 @@ def market_source(exchange_id: str):
 
 def _build_source(exchange_id: str):
     if settings.AITRADER_MARKET_DATA_SOURCE == "replay":
-        from trading.exchanges.replay import replay_source_for
+        from trading.exchanges.replay import WARM_UP_CANDLES, replay_source_for
 
-        return replay_source_for(replay_directory(), speed=settings.AITRADER_REPLAY_SPEED)
+        return replay_source_for(replay_directory(), speed=settings.AITRADER_REPLAY_SPEED,
+                                 start_index=WARM_UP_CANDLES + replayed_since_first_start())
     return WallClockSource(exchange_id)
+
+
+def replayed_since_first_start() -> int:
+    """One-minute candles replayed since this installation first started its replay.
+
+    The replay's position follows the wall clock from a start time kept under var/, so a
+    restarted server carries on where it was instead of going back to candles its bots have
+    already seen (which would look like a stale feed).
+    """
+    anchor_file = Path(settings.VAR_DIR) / "replay_anchor"
+    if not anchor_file.exists():
+        anchor_file.write_text(str(time.time()))
+    started = float(anchor_file.read_text().strip() or time.time())
+    elapsed_ms = max(0.0, time.time() - started) * 1000 * settings.AITRADER_REPLAY_SPEED
+    return int(elapsed_ms // 60_000)
 
 
 def set_market_source(exchange_id: str, source) -> None:
