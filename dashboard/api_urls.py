@@ -1,13 +1,42 @@
 """/api/v1/: every API endpoint of the product."""
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
+from dashboard.apis.accounts import ApiKeyViewSet, ExchangeAccountViewSet
+from dashboard.apis.backtests import BacktestViewSet
+from dashboard.apis.bots import BotViewSet
+from dashboard.apis.export import TradeExportApi
+from dashboard.apis.ledger import (
+    EquityViewSet,
+    FillViewSet,
+    OrderViewSet,
+    PositionViewSet,
+    ThoughtViewSet,
+    TradeViewSet,
+)
+from dashboard.apis.strategies import StrategyListApi
 from tenants.apis import MeApi
 
 app_name = "api"
 
+router = SimpleRouter()
+router.register("bots", BotViewSet, basename="bot")
+router.register("orders", OrderViewSet, basename="order")
+router.register("fills", FillViewSet, basename="fill")
+router.register("trades", TradeViewSet, basename="trade")
+router.register("positions", PositionViewSet, basename="position")
+router.register("thoughts", ThoughtViewSet, basename="thought")
+router.register("equity", EquityViewSet, basename="equity")
+router.register("backtests", BacktestViewSet, basename="backtest")
+router.register("exchange-accounts", ExchangeAccountViewSet, basename="exchange-account")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+
 urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
+    path("strategies/", StrategyListApi.as_view(), name="strategies"),
+    path("export/trades.csv", TradeExportApi.as_view(), name="export-trades"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
 ]

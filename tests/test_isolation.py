@@ -11,16 +11,40 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from tenants.scoping import TenantScopedModel
-from tenants.models import Membership
+from tenants.models import ApiKey, Membership
 from tests.factories import MODEL_FACTORIES, make
+from trading.models import (
+    BacktestRun,
+    Bot,
+    EquitySnapshot,
+    ExchangeAccount,
+    Fill,
+    Order,
+    Position,
+    Thought,
+    Trade,
+)
 
 # url name -> (model whose pk fills the id, the URL kwarg, HTTP methods, a valid body)
 OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "member_role": (Membership, "membership_id", ("POST",), {"role": "viewer"}),
     "member_remove": (Membership, "membership_id", ("POST",), {}),
+    "api:bot-detail": (Bot, "pk", ("GET", "PATCH"), {"name": "stolen"}),
+    "api:bot-pause": (Bot, "pk", ("POST",), {}),
+    "api:bot-resume": (Bot, "pk", ("POST",), {}),
+    "api:bot-close-all": (Bot, "pk", ("POST",), {}),
+    "api:order-detail": (Order, "pk", ("GET",), {}),
+    "api:fill-detail": (Fill, "pk", ("GET",), {}),
+    "api:trade-detail": (Trade, "pk", ("GET",), {}),
+    "api:position-detail": (Position, "pk", ("GET",), {}),
+    "api:thought-detail": (Thought, "pk", ("GET",), {}),
+    "api:equity-detail": (EquitySnapshot, "pk", ("GET",), {}),
+    "api:backtest-detail": (BacktestRun, "pk", ("GET",), {}),
+    "api:exchange-account-detail": (ExchangeAccount, "pk", ("GET",), {}),
+    "api:api-key-revoke": (ApiKey, "pk", ("POST",), {}),
 }
 # id-carrying URLs that are not tenant objects, with the reason.
 EXEMPT_OBJECT_URLS = {
@@ -28,9 +52,23 @@ EXEMPT_OBJECT_URLS = {
     "password_reset_confirm": "Django's signed reset token, not a tenant object",
 }
 # /api/v1/ list endpoints -> the model they list.
-LIST_URLS: dict[str, type] = {}
+LIST_URLS: dict[str, type] = {
+    "api:bot-list": Bot,
+    "api:order-list": Order,
+    "api:fill-list": Fill,
+    "api:trade-list": Trade,
+    "api:position-list": Position,
+    "api:thought-list": Thought,
+    "api:equity-list": EquitySnapshot,
+    "api:backtest-list": BacktestRun,
+    "api:exchange-account-list": ExchangeAccount,
+    "api:api-key-list": ApiKey,
+}
 EXEMPT_LIST_URLS = {
     "api:me": "describes the caller's own tenant",
+    "api:strategies": "the global strategy registry, no tenant rows",
+    "api:export-trades": "CSV; cross-tenant rows checked in tests/dashboard/test_export.py",
+    "api:equity-portfolio": "aggregate; cross-tenant sums checked in test_api_equity.py",
     "api:schema": "static OpenAPI document",
     "api:docs": "static docs page",
 }
@@ -85,10 +123,12 @@ def test_every_api_list_url_is_covered():
     assert not uncovered, f"add these list URLs to LIST_URLS (or exempt them): {uncovered}"
 
 
-def _other_tenant_clients(world, url_name: str):
-    """Tenant B's callers: its owner's session, and for API URLs its control key too."""
+def _other_tenant_clients(world, url_name: str, url: str):
+    """Tenant B's callers: its owner's session, and for API URLs its control key too
+    (unless the endpoint refuses keys outright, which reveals nothing either)."""
     clients = {"charlie's session": world.client_for(world.charlie)}
-    if url_name.startswith("api:"):
+    view = getattr(resolve(url).func, "cls", None)
+    if url_name.startswith("api:") and not getattr(view, "session_only", False):
         clients["tenant B's control key"] = world.client_with_key(world.control_key_b)
     return clients
 
@@ -99,9 +139,10 @@ def test_other_tenant_gets_404_for_every_object_url(world, url_name):
     model, kwarg, methods, body = OBJECT_URLS[url_name]
     obj = make(model, world.tenant_a)
     url = reverse(url_name, kwargs={kwarg: obj.pk})
-    for label, client in _other_tenant_clients(world, url_name).items():
+    for label, client in _other_tenant_clients(world, url_name, url).items():
         for method in methods:
-            response = getattr(client, method.lower())(url, body)
+            body_format = "json" if url_name.startswith("api:") else "multipart"
+            response = getattr(client, method.lower())(url, body, format=body_format)
             assert response.status_code == 404, f"{method} {url} as {label}"
     assert model.objects.filter(pk=obj.pk).exists(), "a refused request must change nothing"
 
@@ -111,8 +152,9 @@ def test_other_tenant_gets_404_for_every_object_url(world, url_name):
 def test_lists_never_show_another_tenants_rows(world, url_name):
     model = LIST_URLS[url_name]
     foreign_ids = {make(model, world.tenant_a).pk for _ in range(2)}
-    for label, client in _other_tenant_clients(world, url_name).items():
-        response = client.get(reverse(url_name))
+    url = reverse(url_name)
+    for label, client in _other_tenant_clients(world, url_name, url).items():
+        response = client.get(url)
         assert response.status_code == 200, label
         body = response.json()
         rows = body["results"] if isinstance(body, dict) else body

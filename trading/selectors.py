@@ -175,3 +175,26 @@ def open_position_count_on_account(*, bot: Bot) -> int:
     """How many other bots on the same account hold a position now."""
     return Position.objects.for_tenant(bot.tenant_id).filter(
         bot__account_id=bot.account_id, amount__gt=0).exclude(bot=bot).count()
+
+
+def equity_portfolio(*, tenant: Tenant | int, since_ts: int | None = None,
+                     until_ts: int | None = None, points: int = 500) -> list[dict]:
+    """Total equity of all the tenant's bots over time: at each snapshot time, the sum of
+    every bot's most recent equity (bots on other timeframes carry their last value)."""
+    rows = equity_list(tenant=tenant)
+    if since_ts is not None:
+        rows = rows.filter(candle_ts__gte=since_ts)
+    if until_ts is not None:
+        rows = rows.filter(candle_ts__lt=until_ts)
+    latest: dict[int, object] = {}
+    series: list[dict] = []
+    for bot_id, candle_ts, equity in rows.values_list("bot_id", "candle_ts", "equity").iterator(
+            chunk_size=5000):
+        latest[bot_id] = equity
+        total = sum(latest.values())
+        if series and series[-1]["candle_ts"] == candle_ts:
+            series[-1]["equity"] = total
+        else:
+            series.append({"candle_ts": candle_ts, "equity": total})
+    step = max(1, len(series) // points)
+    return series[::step] if step > 1 else series

@@ -32,3 +32,11 @@ def schedule_due_bots(limit: int = 5000) -> int:
 def close_all_task(tenant_id: int, bot_id: int) -> None:
     """Carry out a close-all request (cancel orders, sell the position)."""
     engine.close_all(tenant_id=tenant_id, bot_id=bot_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def backtest_run_task(tenant_id: int, run_id: int) -> None:
+    """Run one queued backtest (progress goes to the tenant's live feed)."""
+    from trading.services.backtests import backtest_run_execute
+
+    backtest_run_execute(tenant_id=tenant_id, run_id=run_id)

@@ -214,6 +214,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "BotStatusEnum": "trading.models.Bot.Status",
+        "OrderStatusEnum": "trading.models.Order.Status",
+        "TradeStatusEnum": "trading.models.Trade.Status",
+        "BacktestStatusEnum": "trading.models.BacktestRun.Status",
+    },
 }
 
 # --- Tenancy and API keys -------------------------------------------------------------------

@@ -1,0 +1,106 @@
+"""Exchange accounts (secrets write-only) and API keys (signed-in admins only)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from dashboard.apis.base import TenantViewSet
+from tenants import selectors as tenant_selectors
+from tenants import services as tenant_services
+from tenants.models import ApiKey, Role, Scope
+from trading import selectors
+from trading.models import ExchangeAccount
+from trading.services.accounts import exchange_account_create
+
+
+class ExchangeAccountSerializer(serializers.ModelSerializer):
+    has_credentials = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ExchangeAccount
+        fields = ["id", "label", "exchange_id", "mode", "has_credentials", "quote_currency",
+                  "paper_starting_balance", "maker_fee", "taker_fee", "slippage", "created_at"]
+        read_only_fields = fields
+
+
+class ExchangeAccountCreateSerializer(serializers.Serializer):
+    label = serializers.CharField(max_length=80)
+    exchange_id = serializers.CharField(max_length=40, default="binance")
+    mode = serializers.ChoiceField(choices=["paper", "live"], default="paper")
+    paper_starting_balance = serializers.DecimalField(max_digits=20, decimal_places=8,
+                                                      default=Decimal("10000"))
+    quote_currency = serializers.CharField(max_length=10, default="USDT")
+
+
+class ExchangeAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """The tenant's exchange accounts; creating one needs an admin."""
+
+    serializer_class = ExchangeAccountSerializer
+    scope_map = {"POST": Scope.ADMIN}
+
+    def get_tenant_queryset(self, tenant):
+        return selectors.exchange_account_list(tenant=tenant)
+
+    @extend_schema(request=ExchangeAccountCreateSerializer,
+                   responses={201: ExchangeAccountSerializer})
+    def create(self, request):
+        serializer = ExchangeAccountCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account = exchange_account_create(tenant=self.tenant, actor=self.actor,
+                                          **serializer.validated_data)
+        return Response(ExchangeAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        # Never the hash or pepper version: the prefix identifies a key.
+        fields = ["id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at",
+                  "revoked_at"]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+    scopes = serializers.ListField(child=serializers.CharField(max_length=20), min_length=1)
+    days = serializers.IntegerField(min_value=1, max_value=365, required=False)
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, TenantViewSet):
+    """API keys of the tenant; only a signed-in admin or owner manages them."""
+
+    serializer_class = ApiKeySerializer
+    session_only = True
+    required_role = Role.ADMIN
+    scope_map = {"GET": Scope.ADMIN, "POST": Scope.ADMIN}
+
+    def get_tenant_queryset(self, tenant):
+        return tenant_selectors.api_key_list(tenant=tenant)
+
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    def create(self, request):
+        serializer = ApiKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_key, full_key = tenant_services.api_key_issue(
+            tenant=self.tenant, actor=self.actor, **serializer.validated_data)
+        body = ApiKeySerializer(api_key).data | {"key": full_key}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ApiKeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        api_key = self.get_object()
+        api_key = tenant_services.api_key_revoke(tenant=self.tenant, actor=self.actor,
+                                                 key_id=api_key.pk)
+        return Response(ApiKeySerializer(api_key).data)

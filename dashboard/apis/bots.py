@@ -1,0 +1,110 @@
+"""/api/v1/bots/: list, detail, create, update, and the pause / resume / close_all actions."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from dashboard.apis.base import TenantViewSet
+from dashboard.apis.filters import BotFilter
+from tenants.models import Scope
+from trading import selectors
+from trading.models import Bot
+from trading.services import bots as bot_services
+
+
+class BotSerializer(serializers.ModelSerializer):
+    account = serializers.IntegerField(source="account_id", read_only=True)
+    mode = serializers.CharField(source="account.mode", read_only=True)
+
+    class Meta:
+        model = Bot
+        fields = ["id", "name", "account", "mode", "symbol", "timeframe", "strategy",
+                  "parameters", "preset", "risk", "breakers", "allowed_symbols",
+                  "max_order_value", "capital", "realized_pnl", "status", "paused_reason",
+                  "paused_at", "last_candle_ts", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class BotCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+    account = serializers.IntegerField(min_value=1)
+    symbol = serializers.CharField(max_length=30)
+    timeframe = serializers.CharField(max_length=8, default="1m")
+    strategy = serializers.CharField(max_length=40)
+    parameters = serializers.DictField(required=False, default=dict)
+    preset = serializers.CharField(max_length=20, default="balanced")
+    risk = serializers.DictField(required=False, default=dict)
+    breakers = serializers.DictField(required=False, default=dict)
+    capital = serializers.DecimalField(max_digits=20, decimal_places=8, default=Decimal("1000"),
+                                       min_value=Decimal("0.00000001"))
+
+
+class BotUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80, required=False)
+    parameters = serializers.DictField(required=False)
+    preset = serializers.CharField(max_length=20, required=False)
+    risk = serializers.DictField(required=False)
+    breakers = serializers.DictField(required=False)
+    allowed_symbols = serializers.ListField(child=serializers.CharField(max_length=30),
+                                            required=False)
+    max_order_value = serializers.DecimalField(max_digits=20, decimal_places=8, required=False,
+                                               allow_null=True, min_value=Decimal("0"))
+    capital = serializers.DecimalField(max_digits=20, decimal_places=8, required=False,
+                                       min_value=Decimal("0.00000001"))
+
+
+class BotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """The tenant's bots. Writes and control actions need the `control` scope (or trader+)."""
+
+    serializer_class = BotSerializer
+    filterset_class = BotFilter
+    ordering_fields = ["name", "created_at", "status"]
+    scope_map = {"POST": Scope.CONTROL, "PATCH": Scope.CONTROL}
+
+    def get_tenant_queryset(self, tenant):
+        return selectors.bot_list(tenant=tenant)
+
+    @extend_schema(request=BotCreateSerializer, responses={201: BotSerializer})
+    def create(self, request):
+        data = _valid(BotCreateSerializer, request.data)
+        bot = bot_services.bot_create(tenant=self.tenant, actor=self.actor,
+                                      account_id=data.pop("account"), **data)
+        return Response(BotSerializer(bot).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=BotUpdateSerializer, responses=BotSerializer)
+    def partial_update(self, request, pk=None):
+        self.get_object()
+        changes = _valid(BotUpdateSerializer, request.data, partial=True)
+        bot = bot_services.bot_update(tenant=self.tenant, actor=self.actor, bot_id=int(pk),
+                                      **changes)
+        return Response(BotSerializer(bot).data)
+
+    @extend_schema(request=None, responses=BotSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._control(bot_services.bot_pause)
+
+    @extend_schema(request=None, responses=BotSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._control(bot_services.bot_resume)
+
+    @extend_schema(request=None, responses=BotSerializer)
+    @action(detail=True, methods=["post"])
+    def close_all(self, request, pk=None):
+        return self._control(bot_services.bot_close_all)
+
+    def _control(self, service) -> Response:
+        bot = self.get_object()
+        bot = service(tenant=self.tenant, actor=self.actor, bot_id=bot.pk)
+        return Response(BotSerializer(bot).data)
+
+
+def _valid(serializer_class, data, partial: bool = False) -> dict:
+    serializer = serializer_class(data=data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

@@ -1,0 +1,69 @@
+"""Filters shared by the list endpoints: bot, symbol, status and a time range."""
+from __future__ import annotations
+
+import django_filters
+
+from trading.models import BacktestRun, Bot, EquitySnapshot, Fill, Order, Position, Thought, Trade
+
+
+class _Common(django_filters.FilterSet):
+    bot = django_filters.NumberFilter(field_name="bot_id")
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+
+class BotFilter(django_filters.FilterSet):
+    class Meta:
+        model = Bot
+        fields = ["symbol", "status", "strategy", "timeframe"]
+
+
+class OrderFilter(_Common):
+    class Meta:
+        model = Order
+        fields = ["bot", "symbol", "status", "side"]
+
+
+class FillFilter(_Common):
+    class Meta:
+        model = Fill
+        fields = ["bot", "symbol", "side"]
+
+
+class TradeFilter(_Common):
+    since = django_filters.IsoDateTimeFilter(field_name="entry_time", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="entry_time", lookup_expr="lt")
+
+    class Meta:
+        model = Trade
+        fields = ["bot", "symbol", "status", "exit_reason"]
+
+
+class PositionFilter(django_filters.FilterSet):
+    bot = django_filters.NumberFilter(field_name="bot_id")
+
+    class Meta:
+        model = Position
+        fields = ["bot", "symbol"]
+
+
+class ThoughtFilter(_Common):
+    class Meta:
+        model = Thought
+        fields = ["bot", "kind"]
+
+
+class EquityFilter(django_filters.FilterSet):
+    bot = django_filters.NumberFilter(field_name="bot_id")
+    since_ts = django_filters.NumberFilter(field_name="candle_ts", lookup_expr="gte")
+    until_ts = django_filters.NumberFilter(field_name="candle_ts", lookup_expr="lt")
+
+    class Meta:
+        model = EquitySnapshot
+        fields = ["bot"]
+
+
+class BacktestFilter(_Common):
+    class Meta:
+        model = BacktestRun
+        fields = ["status", "strategy", "symbol"]

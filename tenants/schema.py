@@ -1,0 +1,23 @@
+"""OpenAPI descriptions of aitrader's authentication (API keys and browser sessions)."""
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.authentication.ApiKeyAuthentication"
+    name = ["bearerKey", "headerKey"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer",
+             "description": "Authorization: Bearer ait_<prefix>_<secret>"},
+            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        ]
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.authentication.TenantSessionAuthentication"
+    name = "session"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid",
+                "description": "Signed-in browser session (CSRF token required on writes)."}

@@ -1,0 +1,112 @@
+"""Backtest runs a member asks for: validated at once, run by a Celery task with progress."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from aitrader.errors import ServiceError, ValidationFailed
+from dashboard.events import publish_now
+from tenants.actors import Actor
+from tenants.models import Scope, Tenant
+from trading import selectors
+from trading.backtest.config import BacktestConfig
+from trading.backtest.runner import run_backtest
+from trading.candles import CandleFileError, Candles, load_csv
+from trading.exchanges.factory import replay_directory
+from trading.models import BacktestRun
+from trading.sampledata import ensure_sample_files, sample_path
+from trading.timeframes import timeframe_ms
+
+logger = logging.getLogger(__name__)
+CONFIG_KEYS = ("preset", "risk", "cash", "fee", "slippage", "stake")
+
+
+def stored_candles(*, symbol: str, timeframe: str, start_ms: int | None = None,
+                   end_ms: int | None = None) -> Candles:
+    """The stored history of a market (replay samples or downloaded files), optionally cut."""
+    timeframe_ms(timeframe)
+    directory = replay_directory()
+    ensure_sample_files(directory)
+    path = sample_path(directory, symbol, timeframe)
+    if not path.exists():
+        raise ValidationFailed(f"No stored candles for {symbol} {timeframe}; download them "
+                               "with manage.py download_ohlcv.", field="symbol")
+    try:
+        candles = load_csv(path)
+    except CandleFileError as exc:
+        raise ValidationFailed(str(exc), field="symbol") from None
+    keep = (candles.timestamp >= (start_ms or 0)) & (candles.timestamp <= (end_ms or 2**62))
+    first, last = keep.argmax(), len(keep) - keep[::-1].argmax()
+    return candles[int(first):int(last)] if keep.any() else candles[0:0]
+
+
+def _config(strategy: str, parameters: dict, config: dict) -> BacktestConfig:
+    unknown = set(config) - set(CONFIG_KEYS)
+    if unknown:
+        raise ValidationFailed(f"Unknown backtest setting(s): {', '.join(sorted(unknown))}.",
+                               field=sorted(unknown)[0])
+    backtest = BacktestConfig(strategy=strategy, params=parameters, **config)
+    backtest.resolve()  # raises ValidationFailed naming the bad field
+    return backtest
+
+
+@transaction.atomic
+def backtest_run_create(*, tenant: Tenant, actor: Actor, strategy: str, symbol: str,
+                        timeframe: str, parameters: dict | None = None,
+                        config: dict | None = None) -> BacktestRun:
+    """Validate a backtest request and queue it; the run reports progress on the live feed."""
+    from trading.tasks import backtest_run_task
+
+    actor.require(Scope.READ)
+    parameters, config = dict(parameters or {}), dict(config or {})
+    _config(strategy, parameters, config)
+    timeframe_ms(timeframe)
+    run = BacktestRun.objects.create(tenant=tenant, created_by=actor.user, strategy=strategy,
+                                     parameters=parameters, config=config,
+                                     symbol=symbol.upper(), timeframe=timeframe)
+    transaction.on_commit(lambda: backtest_run_task.delay(tenant.pk, run.pk))
+    return run
+
+
+def backtest_run_execute(*, tenant_id: int, run_id: int) -> BacktestRun:
+    """Run a queued backtest to the end, storing its report or the reason it failed."""
+    run = selectors.backtest_run_get(tenant=tenant_id, run_id=run_id)
+    if run.status in (BacktestRun.Status.DONE, BacktestRun.Status.FAILED):
+        return run  # a redelivered task finds the work done
+    _set(run, status=BacktestRun.Status.RUNNING, started_at=timezone.now(), progress=0)
+    try:
+        candles = stored_candles(symbol=run.symbol, timeframe=run.timeframe,
+                                 start_ms=run.config.get("start_ms"),
+                                 end_ms=run.config.get("end_ms"))
+        config = _config(run.strategy, run.parameters,
+                         {k: v for k, v in run.config.items() if k in CONFIG_KEYS})
+        report = run_backtest(candles, config, progress=lambda p: _progress(run, p))
+    except ServiceError as exc:
+        return _set(run, status=BacktestRun.Status.FAILED, error=exc.message,
+                    finished_at=timezone.now())
+    except Exception as exc:  # the run fails with a reason; the worker carries on
+        logger.exception("backtest %s failed", run.pk)
+        return _set(run, status=BacktestRun.Status.FAILED, finished_at=timezone.now(),
+                    error=f"The backtest stopped with an internal error ({type(exc).__name__}).")
+    return _set(run, status=BacktestRun.Status.DONE, report=report, progress=100,
+                finished_at=timezone.now())
+
+
+def _progress(run: BacktestRun, percent: float) -> None:
+    value = int(percent)
+    if value == run.progress:
+        return
+    _set(run, progress=value)
+
+
+def _set(run: BacktestRun, **fields: Any) -> BacktestRun:
+    for name, value in fields.items():
+        setattr(run, name, value)
+    BacktestRun.objects.filter(pk=run.pk).update(**fields)
+    publish_now(run.tenant_id, "backtest", None,
+                {"id": run.pk, "status": run.status, "progress": run.progress,
+                 "error": run.error})
+    return run
