@@ -36,6 +36,7 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "api:bot-pause": (Bot, "pk", ("POST",), {}),
     "api:bot-resume": (Bot, "pk", ("POST",), {}),
     "api:bot-close-all": (Bot, "pk", ("POST",), {}),
+    "api:bot-candles": (Bot, "pk", ("GET",), {}),
     "api:order-detail": (Order, "pk", ("GET",), {}),
     "api:fill-detail": (Fill, "pk", ("GET",), {}),
     "api:trade-detail": (Trade, "pk", ("GET",), {}),

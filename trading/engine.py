@@ -65,7 +65,8 @@ def _interval() -> timedelta:
     return timedelta(seconds=settings.AITRADER_ENGINE_TICK_SECONDS)
 
 
-def _snapshot(bot: Bot) -> MarketSnapshot:
+def bot_market_snapshot(bot: Bot) -> MarketSnapshot:
+    """The shared candles of the bot's feed (the same read a tick makes)."""
     source = market_source(bot.account.exchange_id)
     return get_snapshot(source, bot.account.exchange_id, bot.symbol, bot.timeframe)
 
@@ -73,7 +74,7 @@ def _snapshot(bot: Bot) -> MarketSnapshot:
 def _tick(bot: Bot, now: datetime) -> TickOutcome:
     breakers = BreakerSettings.from_overrides(bot.breakers)
     try:
-        snapshot = _snapshot(bot)
+        snapshot = bot_market_snapshot(bot)
     except MarketDataUnavailable as exc:
         return _market_down(bot, now, breakers, str(exc))
     closed = snapshot.closed()
@@ -133,7 +134,7 @@ def _sync_pending(bot: Bot, exchange) -> int:
 
 def _sync_only(bot: Bot, now: datetime) -> TickOutcome:
     """A paused bot places nothing but still follows its pending orders to the end."""
-    snapshot = _snapshot(bot)
+    snapshot = bot_market_snapshot(bot)
     exchange = exchange_for(bot.account, snapshot.closed())
     _sync_pending(bot, exchange)
     still_pending = selectors.order_pending_for_bot(bot=bot).exists()
@@ -286,7 +287,7 @@ def close_all(*, tenant_id: int, bot_id: int) -> None:
     twice within one candle sends one order.
     """
     bot = selectors.bot_get(tenant=tenant_id, bot_id=bot_id)
-    snapshot = _snapshot(bot)
+    snapshot = bot_market_snapshot(bot)
     closed = snapshot.closed()
     exchange = exchange_for(bot.account, closed)
     for order in selectors.order_pending_for_bot(bot=bot):

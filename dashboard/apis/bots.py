@@ -12,6 +12,8 @@ from dashboard.apis.base import TenantViewSet
 from dashboard.apis.filters import BotFilter
 from tenants.models import Scope
 from trading import selectors
+from trading.engine import bot_market_snapshot
+from trading.marketdata import MarketDataUnavailable
 from trading.models import Bot
 from trading.services import bots as bot_services
 
@@ -98,10 +100,29 @@ class BotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
     def close_all(self, request, pk=None):
         return self._control(bot_services.bot_close_all)
 
+    @extend_schema(responses={200: serializers.DictField()})
+    @action(detail=True)
+    def candles(self, request, pk=None):
+        """The bot's closed candles (shared feed) and its entries/exits, for the chart."""
+        bot = self.get_object()
+        try:
+            snapshot = bot_market_snapshot(bot)
+        except MarketDataUnavailable as exc:
+            return Response({"candles": [], "marks": [], "error": str(exc)})
+        trades = selectors.trade_list(tenant=self.tenant).filter(bot=bot)[:200]
+        return Response({"candles": snapshot.closed().to_rows(),
+                         "marks": [_mark(trade) for trade in trades]})
+
     def _control(self, service) -> Response:
         bot = self.get_object()
         bot = service(tenant=self.tenant, actor=self.actor, bot_id=bot.pk)
         return Response(BotSerializer(bot).data)
+
+
+def _mark(trade) -> dict:
+    return {"id": trade.pk, "entry_time": trade.entry_time, "entry_price": trade.entry_price,
+            "exit_time": trade.exit_time, "exit_price": trade.exit_price, "pnl": trade.pnl,
+            "exit_reason": trade.exit_reason}
 
 
 def _valid(serializer_class, data, partial: bool = False) -> dict:
