@@ -1,6 +1,7 @@
 """LiveExchange: the real ccxt client against the local Binance stand-in (tests/fakes)."""
 from __future__ import annotations
 
+import logging
 import threading
 from decimal import Decimal
 
@@ -18,7 +19,12 @@ from trading.exchanges.base import (
     RateLimited,
     TemporaryExchangeError,
 )
-from trading.exchanges.live import LiveExchange, forget_markets, retry_after_seconds
+from trading.exchanges.live import (
+    LiveExchange,
+    forget_markets,
+    retry_after_seconds,
+    shared_live_exchange,
+)
 
 # The stand-in's fixtures (fake_binance, binance_exchange); imported as a plugin rather than
 # from the module so pytest can still rewrite its asserts.
@@ -308,6 +314,33 @@ def test_verify_credentials_refuses_a_wrong_secret(fake_binance):
             exchange.verify_credentials()
     finally:
         exchange.close()
+
+
+def test_it_reads_our_fills_since_a_moment(fake_binance, binance_exchange):
+    first = binance_exchange.create_order(market_buy(client_order_id="c-1"))
+    second = binance_exchange.create_order(market_buy(client_order_id="c-2"))
+
+    fills = binance_exchange.fetch_my_trades("BTC/USDT", since_ms=first.timestamp_ms)
+
+    assert [f.exchange_order_id for f in fills] == [first.exchange_order_id,
+                                                    second.exchange_order_id]
+    assert fake_binance.request_count("/api/v3/myTrades") == 1  # a short page is the last
+
+
+def test_debug_logging_never_carries_the_api_key(fake_binance, binance_exchange, caplog):
+    caplog.set_level(logging.DEBUG)
+
+    binance_exchange.fetch_balance()
+
+    assert fake_binance.default_key[0] not in caplog.text
+
+
+def test_the_shared_instance_is_one_per_credentials(fake_binance):
+    kwargs = {"urls_api": fake_binance.url, "timeout_ms": 1000}
+    first = shared_live_exchange("binance", "key-a", "secret-a", **kwargs)
+
+    assert shared_live_exchange("binance", "key-a", "secret-a", **kwargs) is first
+    assert shared_live_exchange("binance", "key-b", "secret-a", **kwargs) is not first
 
 
 def test_its_repr_never_shows_credentials(fake_binance, binance_exchange):

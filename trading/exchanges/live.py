@@ -60,7 +60,12 @@ T = TypeVar("T")
 Client = Any  # a ccxt.async_support exchange instance
 
 DEFAULT_TIMEOUT_MS = 10_000
+MY_TRADES_PAGE = 500
 MY_TRADES_MAX_PAGES = 20
+
+# ccxt logs every request at DEBUG with its headers, API key included: keep that out of logs
+# even when the project logs at DEBUG.
+logging.getLogger("ccxt").setLevel(max(logging.INFO, logging.getLogger("ccxt").level))
 
 # This product trades spot. Without these, binance also loads futures markets, margin pairs
 # and a signed currency list on every market load: more requests that may fail on their own.
@@ -525,14 +530,14 @@ def _trade_fill(trade: Mapping) -> TradeFill:
 
 
 async def _paged_my_trades(client: Client, symbol: str, since_ms: int | None) -> list[dict]:
-    """All trades since `since_ms`: page forward by time until a page brings nothing new."""
+    """All trades since `since_ms`: page forward by time while pages come back full."""
     seen: dict[str, dict] = {}
     since = since_ms
     for _ in range(MY_TRADES_MAX_PAGES):
-        page = await client.fetch_my_trades(symbol, since)
+        page = await client.fetch_my_trades(symbol, since, MY_TRADES_PAGE)
         fresh = [trade for trade in page if str(trade.get("id")) not in seen]
         seen.update((str(trade.get("id")), trade) for trade in fresh)
-        if since is None or not fresh:
+        if since is None or not fresh or len(page) < MY_TRADES_PAGE:
             break
         # Inclusive restart at the newest time seen, so trades sharing that ms are not lost.
         since = max(int(trade.get("timestamp") or 0) for trade in page)

@@ -25,6 +25,8 @@ UNREACHABLE = 2
 
 
 class Command(BaseCommand):
+    """Thin CLI over `fetch_ohlcv_history` and the candle CSV writer."""
+
     help = "Download OHLCV history from an exchange into the project's candle CSV format."
 
     def add_arguments(self, parser) -> None:
