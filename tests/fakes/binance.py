@@ -42,6 +42,7 @@ DEFAULT_SECRET = "fake-binance-secret-9876543210"
 FEE_RATE = Decimal("0.001")
 HANG_SECONDS = 5.0  # how long a "timeout" fault holds a request open (released on reset)
 RECV_WINDOW_MS = 5000
+CLIENT_ID_FORMAT = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 
 # symbol id -> (base, quote, tick size, step size, min notional)
 MARKETS = {
@@ -479,6 +480,10 @@ class FakeBinance:
         if qty * (price or self.prices[symbol_id]) < min_notional:
             raise BinanceError(400, -1013, "Filter failure: NOTIONAL")
         client_id = params.get("newClientOrderId") or secrets.token_hex(11)
+        if not CLIENT_ID_FORMAT.fullmatch(client_id):
+            raise BinanceError(400, -1100, "Illegal characters found in parameter "
+                                           "'newClientOrderId'; legal range is "
+                                           f"'{CLIENT_ID_FORMAT.pattern}'.")
         # Binance: a client order id must be unique among *open* orders only.
         if any(o["clientOrderId"] == client_id and _is_open(o) for o in self.orders.values()):
             raise BinanceError(400, -2010, "Duplicate order sent.")

@@ -201,6 +201,8 @@ def test_it_rounds_amount_and_price_to_the_market_before_sending(fake_binance,
     (market_buy(amount="0.00005", expected_price="50000"), "below the exchange minimum"),
     (limit_order(amount="10000", price="50000"), "amount 10000 BTC is above"),
     (OrderRequest("DOGE/USDT", "buy", "market", Decimal(1), None, "x"), "no market DOGE/USDT"),
+    (market_buy(client_order_id="b" * 37), "does not fit binance's format"),
+    (market_buy(client_order_id="bot 1|candle"), "does not fit binance's format"),
 ])
 def test_it_refuses_what_the_market_would_reject_before_sending_anything(
         fake_binance, binance_exchange, request_, reason):

@@ -14,6 +14,7 @@ messages that carry neither credentials nor signed query strings.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import hashlib
 import logging
@@ -21,6 +22,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -77,6 +79,8 @@ _EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
 # looking an order up; ccxt's unified "clientOrderId" covers the others.
 _CLIENT_ID_PARAM = {"binance": "newClientOrderId"}
 _CLIENT_ID_LOOKUP_PARAM = {"binance": "origClientOrderId"}
+# Client order ids each exchange accepts; a longer or odd id would be refused after sending.
+_CLIENT_ID_FORMATS = {"binance": re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")}
 _STATUSES = {"open": "open", "closed": "closed", "canceled": "canceled",
              "rejected": "rejected", "expired": "expired"}
 _URL_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
@@ -111,6 +115,11 @@ class _LoopThread:
         # Locks bind to the loop that first waits on them; a new loop needs new locks.
         self.market_locks = {}
 
+    def owns_loop_of(self, client: Client) -> bool:
+        """True when `client` runs on this process's current loop (not a forked parent's)."""
+        return self._loop is not None and self._pid == os.getpid() and \
+            client.asyncio_loop is self._loop
+
     def run(self, make_coroutine: Callable[[], Awaitable[T]], timeout_s: float) -> T:
         """Run a coroutine on the loop and wait for it from this (non-loop) thread."""
         loop = self.loop()
@@ -126,6 +135,24 @@ class _LoopThread:
 
 
 _LOOP = _LoopThread()
+# Clients with a session to close at exit (ccxt warns about unclosed ones otherwise).
+_open_clients: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_clients() -> None:
+    """Close this process's remaining ccxt sessions, together, when the process ends."""
+    clients = [client for client in list(_open_clients) if client.session is not None]
+    if not clients or not _LOOP.owns_loop_of(clients[0]):
+        return
+
+    async def close_all() -> None:
+        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+
+    try:
+        _LOOP.run(close_all, timeout_s=5)
+    except Exception:  # best effort while the interpreter shuts down
+        logger.debug("could not close exchange sessions at exit", exc_info=True)
 # Clients that loaded markets, by cache key; later clients share their markets (no request).
 _MARKET_SOURCES: dict[str, Client] = {}
 
@@ -291,6 +318,7 @@ class LiveExchange:
             # After a fork the old client belongs to the parent's loop: start afresh.
             self._client = self._build_client()
             self._client_pid = os.getpid()
+            _open_clients.add(self._client)
         return self._client
 
     def _build_client(self) -> Client:
@@ -412,6 +440,7 @@ def _checked_amount_and_price(client: Client, request: OrderRequest
                               ) -> tuple[Decimal, Decimal | None]:
     """The amount and price as the exchange will accept them, or InvalidOrder saying why."""
     symbol = request.symbol
+    _check_client_order_id(client.id, request.client_order_id)
     market = _market(client, symbol)
     limits = market.get("limits") or {}
     amount = _to_amount_precision(client, market, request.amount)
@@ -430,6 +459,13 @@ def _checked_amount_and_price(client: Client, request: OrderRequest
         _check_range(symbol, "order value", amount * reference, limits.get("cost"),
                      market.get("quote"))
     return amount, price
+
+
+def _check_client_order_id(exchange_id: str, client_order_id: str) -> None:
+    pattern = _CLIENT_ID_FORMATS.get(exchange_id)
+    if pattern is not None and not pattern.fullmatch(client_order_id):
+        raise InvalidOrder(f"client order id {client_order_id!r} does not fit {exchange_id}'s "
+                           f"format {pattern.pattern}")
 
 
 def _market(client: Client, symbol: str) -> dict:
