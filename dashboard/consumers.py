@@ -1,32 +1,128 @@
-"""/ws/live: a tenant's live event stream."""
+"""/ws/live: a tenant's live event stream.
+
+Authenticates like the API (session cookie or API key header; see tenants.channels_auth),
+requires the `read` scope, joins only its tenant's feed, optionally one bot's (`?bot=ID`).
+A client that dropped sends `?since=SEQ` (or `{"type": "resume", "since": SEQ}`) to get the
+events it missed; when too many were missed it is told to re-fetch through REST.
+"""
 from __future__ import annotations
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+import asyncio
+import contextlib
+import itertools
+from urllib.parse import parse_qs
 
-from dashboard.events import tenant_group
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from aitrader.errors import NotFound
+from dashboard.events import events_since
+from dashboard.live import hub
+from trading import selectors
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY = 4429
+_tokens = itertools.count(1)
+_connections: dict[tuple[str, object], int] = {}
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the caller's tenant group only; refuses without a credential holding `read`."""
+    """One client's view of its tenant's events."""
+
+    holds_slot = False
+    token = None
+    heartbeat = None
 
     async def connect(self) -> None:
         actor = self.scope.get("actor")
         if actor is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+            return await self.close(code=CLOSE_UNAUTHENTICATED)
         if not actor.can("read"):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        self.group = tenant_group(actor.tenant.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+            return await self.close(code=CLOSE_FORBIDDEN)
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.tenant_id = actor.tenant.pk
+        self.bot_id = await self._bot_filter(query.get("bot", [None])[0])
+        if self.bot_id == -1:
+            return await self.close(code=CLOSE_NOT_FOUND)
+        self.limit_keys = [("tenant", self.tenant_id), ("user", actor.user.pk if actor.user
+                                                      else f"key-{actor.api_key.pk}")]
+        if not self._take_slot():
+            return await self.close(code=CLOSE_TOO_MANY)
+        self.token = next(_tokens)
+        await hub().subscribe(self.tenant_id, self.token, self._deliver)
         await self.accept()
+        self.heartbeat = asyncio.create_task(self._heartbeat())
+        since = _int(query.get("since", [None])[0])
+        if since is not None:
+            await self._resume(since)
+
+    async def _bot_filter(self, raw: str | None) -> int | None:
+        if raw is None:
+            return None
+        bot_id = _int(raw)
+        if bot_id is None:
+            return -1
+        try:
+            await database_sync_to_async(selectors.bot_get)(tenant=self.tenant_id, bot_id=bot_id)
+        except NotFound:
+            return -1
+        return bot_id
+
+    def _take_slot(self) -> bool:
+        limits = {"tenant": settings.AITRADER_WS_MAX_PER_TENANT,
+                  "user": settings.AITRADER_WS_MAX_PER_USER}
+        if any(_connections.get(key, 0) >= limits[key[0]] for key in self.limit_keys):
+            return False
+        for key in self.limit_keys:
+            _connections[key] = _connections.get(key, 0) + 1
+        self.holds_slot = True
+        return True
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        if self.token is not None:
+            await hub().unsubscribe(self.tenant_id, self.token)
+        if self.holds_slot:
+            for key in self.limit_keys:
+                _connections[key] -= 1
+            self.holds_slot = False
 
-    async def live_event(self, message: dict) -> None:
-        await self.send_json(message["event"])
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "resume":
+            since = _int(content.get("since"))
+            if since is not None:
+                await self._resume(since)
+        elif isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong", "ts": timezone.now().isoformat()})
+
+    async def _resume(self, since: int) -> None:
+        events, complete = await database_sync_to_async(events_since)(self.tenant_id, since)
+        if not complete:
+            await self.send_json({"type": "resync", "ts": timezone.now().isoformat(),
+                                  "data": {"reason": "missed events are no longer kept; "
+                                                     "re-fetch state through the REST API"}})
+        for event in events:
+            await self._deliver(event)
+
+    async def _deliver(self, event: dict) -> None:
+        if self.bot_id is not None and event.get("bot") not in (None, self.bot_id):
+            return
+        await self.send_json(event)
+
+    async def _heartbeat(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(settings.AITRADER_WS_HEARTBEAT_SECONDS)
+                await self.send_json({"type": "ping", "ts": timezone.now().isoformat()})
+
+
+def _int(raw) -> int | None:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return None

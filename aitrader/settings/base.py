@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 
 from aitrader.settings.env import env_bool, env_choice, env_int, env_list, env_str
+from tenants.vault_keys import parse_master_keys as _parse_vault_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("AITRADER_VAR_DIR", str(BASE_DIR / "var")))
@@ -238,6 +239,14 @@ AITRADER_API_KEY_MAX_DAYS = 365
 # last_used_at is written at most once per this many seconds per key.
 AITRADER_API_KEY_TOUCH_SECONDS = env_int("AITRADER_API_KEY_TOUCH_SECONDS", 60, minimum=0)
 
+# Vault master keys that wrap each tenant's data key: "kid:base64-of-32-bytes" comma-separated,
+# the first is current (rotate_vault_keys re-wraps the rest under it). Independent of
+# SECRET_KEY; the embedded default keeps one generated key under var/. Checked at start-up.
+AITRADER_VAULT_KEYS = env_list("AITRADER_VAULT_KEYS", []) or [
+    f"local1:{_local_secret('vault_master_key', 32)}"
+]
+_parse_vault_keys(AITRADER_VAULT_KEYS)
+
 # How many reverse proxies in front of us append to X-Forwarded-For (0: trust none).
 AITRADER_TRUSTED_PROXY_COUNT = env_int("AITRADER_TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
 
@@ -262,6 +271,11 @@ AITRADER_REPLAY_SPEED = env_int("AITRADER_REPLAY_SPEED", 30, minimum=1)
 AITRADER_ENGINE_TICK_SECONDS = env_int("AITRADER_ENGINE_TICK_SECONDS", 2, minimum=1)
 # Run the scheduler inside the server process (embedded default) instead of Celery beat.
 AITRADER_EMBEDDED_SCHEDULER = env_bool("AITRADER_EMBEDDED_SCHEDULER", not REDIS_URL)
+
+# --- Live feed (/ws/live) ---------------------------------------------------------------------
+AITRADER_WS_HEARTBEAT_SECONDS = env_int("AITRADER_WS_HEARTBEAT_SECONDS", 25, minimum=1)
+AITRADER_WS_MAX_PER_USER = env_int("AITRADER_WS_MAX_PER_USER", 20, minimum=1)
+AITRADER_WS_MAX_PER_TENANT = env_int("AITRADER_WS_MAX_PER_TENANT", 500, minimum=1)
 
 # --- Telegram ------------------------------------------------------------------------------------
 AITRADER_TELEGRAM_BOT_TOKEN = env_str("AITRADER_TELEGRAM_BOT_TOKEN", "")

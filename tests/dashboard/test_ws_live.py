@@ -1,0 +1,148 @@
+"""/ws/live through the real ASGI stack: origin check, auth, tenant isolation, resume."""
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+
+from aitrader.asgi import application
+from dashboard.events import publish_now
+from tests.factories import make
+from trading.models import Bot
+
+ORIGIN = (b"origin", b"http://testserver")
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _communicator(path="/ws/live", key=None, origin=ORIGIN, cookie=None):
+    headers = [origin] if origin else []
+    if key:
+        headers.append((b"authorization", f"Bearer {key}".encode()))
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+publish = sync_to_async(publish_now)
+
+
+def run(coroutine_function):
+    return async_to_sync(coroutine_function)()
+
+
+def test_it_refuses_a_connection_without_credentials(world):
+    async def scenario():
+        communicator = _communicator()
+        connected, code = await communicator.connect()
+        assert (connected, code) == (False, 4401)
+    run(scenario)
+
+
+def test_it_refuses_a_foreign_origin(world):
+    async def scenario():
+        communicator = _communicator(key=world.read_key_a,
+                                     origin=(b"origin", b"http://evil.example"))
+        connected, _ = await communicator.connect()
+        assert not connected
+    run(scenario)
+
+
+def test_it_refuses_a_key_in_the_query_string(world):
+    async def scenario():
+        communicator = _communicator(path=f"/ws/live?key={world.read_key_a}")
+        connected, code = await communicator.connect()
+        assert (connected, code) == (False, 4401)
+    run(scenario)
+
+
+def test_a_key_receives_its_tenants_events_and_never_another_tenants(world):
+    async def scenario():
+        communicator = _communicator(key=world.read_key_a)
+        assert (await communicator.connect())[0]
+        await publish(world.tenant_b.pk, "tick", None, {"secret": "of B"})
+        await publish(world.tenant_a.pk, "tick", None, {"hello": "A"})
+        event = await communicator.receive_json_from(timeout=2)
+        assert event["data"] == {"hello": "A"} and event["type"] == "tick"
+        assert {"type", "ts", "bot", "data", "seq"} <= set(event)
+        assert await communicator.receive_nothing(timeout=0.2)
+        await communicator.disconnect()
+    run(scenario)
+
+
+def test_a_session_cookie_authenticates_a_browser(world, client):
+    client.force_login(world.alice)
+    cookie = f"{django_settings.SESSION_COOKIE_NAME}={client.cookies[django_settings.SESSION_COOKIE_NAME].value}"
+
+    async def scenario():
+        communicator = _communicator(cookie=cookie)
+        assert (await communicator.connect())[0]
+        await publish(world.tenant_a.pk, "status", None, {"ok": True})
+        assert (await communicator.receive_json_from(timeout=2))["data"] == {"ok": True}
+        await communicator.disconnect()
+    run(scenario)
+
+
+def test_the_bot_filter_passes_only_that_bot_and_tenant_wide_events(world):
+    bot = make(Bot, world.tenant_a)
+    other = make(Bot, world.tenant_a)
+
+    async def scenario():
+        communicator = _communicator(path=f"/ws/live?bot={bot.pk}", key=world.read_key_a)
+        assert (await communicator.connect())[0]
+        await publish(world.tenant_a.pk, "tick", other.pk, {"n": 1})
+        await publish(world.tenant_a.pk, "tick", bot.pk, {"n": 2})
+        assert (await communicator.receive_json_from(timeout=2))["data"] == {"n": 2}
+        await communicator.disconnect()
+    run(scenario)
+
+
+def test_another_tenants_bot_filter_is_refused_as_not_found(world):
+    foreign = make(Bot, world.tenant_b)
+
+    async def scenario():
+        communicator = _communicator(path=f"/ws/live?bot={foreign.pk}", key=world.read_key_a)
+        assert await communicator.connect() == (False, 4404)
+    run(scenario)
+
+
+def test_a_dropped_client_resumes_from_its_last_sequence_number(world):
+    publish_now(world.tenant_a.pk, "tick", None, {"n": 1})
+    publish_now(world.tenant_a.pk, "tick", None, {"n": 2})
+    publish_now(world.tenant_a.pk, "tick", None, {"n": 3})
+
+    async def scenario():
+        communicator = _communicator(key=world.read_key_a)
+        assert (await communicator.connect())[0]
+        await communicator.send_json_to({"type": "resume", "since": 1})
+        first = await communicator.receive_json_from(timeout=2)
+        second = await communicator.receive_json_from(timeout=2)
+        assert [first["data"]["n"], second["data"]["n"]] == [2, 3]
+        assert second["seq"] == first["seq"] + 1
+        await communicator.disconnect()
+    run(scenario)
+
+
+def test_connections_beyond_the_per_user_limit_are_refused(world, settings):
+    settings.AITRADER_WS_MAX_PER_USER = 1
+
+    async def scenario():
+        first = _communicator(key=world.read_key_a)
+        assert (await first.connect())[0]
+        second = _communicator(key=world.read_key_a)
+        assert await second.connect() == (False, 4429)
+        await first.disconnect()
+        third = _communicator(key=world.read_key_a)
+        assert (await third.connect())[0]
+        await third.disconnect()
+    run(scenario)
+
+
+def test_it_answers_a_ping(world):
+    async def scenario():
+        communicator = _communicator(key=world.read_key_a)
+        assert (await communicator.connect())[0]
+        await communicator.send_json_to({"type": "ping"})
+        assert (await communicator.receive_json_from(timeout=2))["type"] == "pong"
+        await communicator.disconnect()
+    run(scenario)
