@@ -48,6 +48,9 @@ def test_it_pages_through_history_into_the_candle_format(fake_binance, tmp_path)
 
 
 def test_it_stops_at_until_and_leaves_out_the_candle_still_forming(fake_binance, tmp_path):
+    to_next_hour = HOUR - int(time.time() * 1000) % HOUR
+    if to_next_hour < 3000:  # the forming candle must not close while the test runs
+        time.sleep(to_next_hour / 1000 + 0.1)
     this_hour = int(time.time() * 1000) // HOUR * HOUR
     first = this_hour - 9 * HOUR
     fake_binance.set_klines("BTC/USDT", "1h",

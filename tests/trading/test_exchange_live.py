@@ -282,6 +282,20 @@ def test_markets_are_loaded_once_per_exchange_per_process(fake_binance):
     assert fake_binance.request_count(TICKER_PATH) == 2
 
 
+def test_a_failed_market_load_is_temporary_and_tried_again_next_call(fake_binance):
+    forget_markets("binance")
+    fake_binance.server_error_next("/api/v3/exchangeInfo")
+    exchange = fake_binance.live_exchange(with_markets=False)
+    try:
+        with pytest.raises(TemporaryExchangeError):
+            exchange.fetch_ticker("BTC/USDT")
+        assert exchange.fetch_ticker("BTC/USDT").last == Decimal("50000")
+    finally:
+        exchange.close()
+
+    assert fake_binance.request_count("/api/v3/exchangeInfo") == 2
+
+
 def test_it_serves_many_threads_at_once_on_its_one_loop(binance_exchange):
     prices, errors = [], []
 
