@@ -159,8 +159,8 @@ class FakeBinance:
         """Serve on 127.0.0.1 on an ephemeral port, in a daemon thread."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True,
-                         name="fake-binance").start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True, name="fake-binance").start()
         return self
 
     def stop(self) -> None:
@@ -625,7 +625,7 @@ def _public_order(order: dict) -> dict:
 
 def _kline(row: list, interval: str) -> list:
     ts, open_, high, low, close, volume = row[:6]
-    minutes = {"m": 1, "h": 60, "d": 1440}[interval[-1]] * int(interval[:-1])
+    minutes = {"m": 1, "h": 60, "d": 1440, "w": 10080}[interval[-1]] * int(interval[:-1])
     return [int(ts), str(open_), str(high), str(low), str(close), str(volume),
             int(ts) + minutes * 60_000 - 1, "0", 1, "0", "0", "0"]
 

@@ -153,6 +153,8 @@ def _close_open_clients() -> None:
         _LOOP.run(close_all, timeout_s=5)
     except Exception:  # best effort while the interpreter shuts down
         logger.debug("could not close exchange sessions at exit", exc_info=True)
+
+
 # Clients that loaded markets, by cache key; later clients share their markets (no request).
 _MARKET_SOURCES: dict[str, Client] = {}
 
