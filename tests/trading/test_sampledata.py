@@ -87,7 +87,7 @@ def test_sample_files_are_written_once_quickly_and_agree_with_each_other(tmp_pat
     elapsed = time.monotonic() - started
     stamps = {key: path.stat().st_mtime_ns for key, path in paths.items()}
 
-    assert elapsed < 3.0
+    assert elapsed < 6.0  # ~0.7 s on an idle 2-core machine; slack for a busy one
     assert paths[("BTC/USDT", "1m")] == sample_path(tmp_path, "BTC/USDT", "1m") == \
         tmp_path / "replay" / "BTC-USDT-1m.csv"
     assert ensure_sample_files(tmp_path) == paths
