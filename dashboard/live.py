@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 
 from channels.layers import get_channel_layer
@@ -47,7 +48,10 @@ class TenantHub:
 
     async def _start(self, tenant_id: int) -> None:
         layer = get_channel_layer()
-        channel = await layer.new_channel(prefix="live-hub.")
+        # The default prefix matters with channels-redis: every process-local channel then
+        # shares one Redis list, so the hub and the consumers' own receives do not starve
+        # each other of the layer's single receive lock.
+        channel = await layer.new_channel()
         await layer.group_add(tenant_group(tenant_id), channel)
         self._channels[tenant_id] = channel
         self._readers[tenant_id] = asyncio.create_task(self._read(tenant_id, channel))
@@ -81,12 +85,13 @@ class TenantHub:
                 await deliver(event)
 
 
-_hubs: dict[int, TenantHub] = {}
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TenantHub] = \
+    weakref.WeakKeyDictionary()
 
 
 def hub() -> TenantHub:
     """The hub of the running event loop (one per server process in practice)."""
-    loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _hubs:
-        _hubs[loop_id] = TenantHub()
-    return _hubs[loop_id]
+    loop = asyncio.get_running_loop()
+    if loop not in _hubs:
+        _hubs[loop] = TenantHub()
+    return _hubs[loop]

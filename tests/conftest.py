@@ -6,6 +6,9 @@ from django.core.cache import cache
 
 from tests.base import World, build_world
 
+# Local stand-ins of the outside world, available to every test.
+pytest_plugins = ["tests.fakes.binance"]
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
