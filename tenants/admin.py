@@ -2,7 +2,16 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Tenant, User
+from tenants.models import (
+    ApiKey,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Tenant,
+    TenantDataKey,
+    User,
+    VaultEntry,
+)
 
 
 @admin.register(User)
@@ -82,3 +91,40 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class VaultRowAdmin(admin.ModelAdmin):
+    """Read-only view of vault rows: which secrets exist, never a nonce, ciphertext or tag.
+
+    Rows change only through tenants.vault (saving or removing credentials, rotate_vault_keys):
+    deleting a row here would strand the account that refers to it, or, for a data key,
+    destroy every secret of its tenant.
+    """
+
+    list_select_related = ["tenant"]
+    search_fields = ["tenant__slug"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(VaultEntry)
+class VaultEntryAdmin(VaultRowAdmin):
+    list_display = ["name", "field", "tenant", "created_at", "updated_at"]
+    search_fields = ["name", "tenant__slug"]
+    fields = ["tenant", "name", "field", "created_at", "updated_at"]
+    readonly_fields = fields
+
+
+@admin.register(TenantDataKey)
+class TenantDataKeyAdmin(VaultRowAdmin):
+    list_display = ["tenant", "kid", "created_at", "rewrapped_at"]
+    list_filter = ["kid"]
+    fields = ["tenant", "kid", "created_at", "rewrapped_at"]
+    readonly_fields = fields

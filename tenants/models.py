@@ -173,3 +173,49 @@ class AuditEvent(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label}"
+
+
+class TenantDataKey(TenantScopedModel):
+    """A tenant's vault data key, stored only wrapped (AES-256-GCM) by the master key `kid`.
+
+    Rotating master keys re-wraps this one row per tenant; the entries it encrypts stay as
+    they are. See tenants/vault.py.
+    """
+
+    kid = models.CharField(max_length=32, db_index=True, editable=False,
+                           help_text="Id of the master key that wraps this data key.")
+    nonce = models.BinaryField(editable=False)
+    wrapped_key = models.BinaryField(editable=False)
+    tag = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    rewrapped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"],
+                                               name="tenant_data_key_one_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"data key of {self.tenant_id} (wrapped by {self.kid})"
+
+
+class VaultEntry(TenantScopedModel):
+    """One encrypted field of a named tenant secret (AES-256-GCM under the tenant's data key).
+
+    Only the vault reads or writes these rows; the plaintext never touches the database.
+    """
+
+    name = models.CharField(max_length=120)
+    field = models.CharField(max_length=40, default="value")
+    nonce = models.BinaryField(editable=False)
+    ciphertext = models.BinaryField(editable=False)
+    tag = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "vault entries"
+        constraints = [models.UniqueConstraint(fields=["tenant", "name", "field"],
+                                               name="vault_entry_unique_field")]
+
+    def __str__(self) -> str:
+        return f"{self.name}.{self.field}"

@@ -1,1 +1,7 @@
-"""Signal receivers of the tenants app."""
+"""Signal receivers of the tenants app, and the signals it sends."""
+from django.dispatch import Signal
+
+# Sent when the vault refuses to decrypt (a tampered or copied row, a missing or wrong master
+# key): kwargs tenant_id, name, field, reason. Never carries secret material; notifications
+# turns it into an alert. Sent at once, not on commit: the failing transaction rolls back.
+vault_failure = Signal()

@@ -13,8 +13,19 @@ from django.db import models
 from django.utils import timezone
 
 from tenants.actors import Actor
-from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant, User
+from tenants.models import (
+    ApiKey,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Role,
+    Tenant,
+    TenantDataKey,
+    User,
+    VaultEntry,
+)
 from tenants.services import api_key_issue
+from tenants.vault import store_secret
 
 Factory = Callable[[Tenant], models.Model]
 MODEL_FACTORIES: dict[type[models.Model], Factory] = {}
@@ -59,6 +70,17 @@ def make_invitation(tenant: Tenant) -> Invitation:
 def make_audit_event(tenant: Tenant) -> AuditEvent:
     return AuditEvent.objects.create(tenant=tenant, actor_label="factory", via="test",
                                      action="factory.make")
+
+
+@factory(VaultEntry)
+def make_vault_entry(tenant: Tenant) -> VaultEntry:
+    return store_secret(tenant, f"factory-{next(_counter)}", "factory-secret")
+
+
+@factory(TenantDataKey)
+def make_tenant_data_key(tenant: Tenant) -> TenantDataKey:
+    make_vault_entry(tenant)  # the vault makes a tenant's data key on its first secret
+    return TenantDataKey.objects.for_tenant(tenant).get()
 
 
 # --- trading --------------------------------------------------------------------------------

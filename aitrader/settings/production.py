@@ -5,7 +5,7 @@ from aitrader.settings.env import env_int, env_list, env_str
 
 # Required before anything else is read, so a missing value fails with its own name.
 for _required in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL",
-                  "AITRADER_API_KEY_PEPPERS"):
+                  "AITRADER_API_KEY_PEPPERS", "AITRADER_VAULT_KEYS"):
     env_str(_required)
 if not env_list("ALLOWED_HOSTS"):
     raise ImproperlyConfigured("Environment variable ALLOWED_HOSTS names no host.")

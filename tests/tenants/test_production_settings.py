@@ -15,6 +15,7 @@ REQUIRED = {
     "DATABASE_URL": "postgres://aitrader:pw@db.internal:5432/aitrader",
     "REDIS_URL": "redis://redis.internal:6379/0",
     "AITRADER_API_KEY_PEPPERS": "2:" + "k" * 40,
+    "AITRADER_VAULT_KEYS": "prod1:" + "a" * 43,  # base64 of 32 bytes
 }
 SHOW = ("import django, json; django.setup(); from django.conf import settings as s; "
         "print(json.dumps({n: getattr(s, n) for n in ['DEBUG', 'ALLOWED_HOSTS', "
