@@ -6,6 +6,8 @@ the same fields for the OpenAPI schema and single-object reads.
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -33,11 +35,21 @@ class ValuesReadViewSet(TenantViewSet):
     def list(self, request):
         rows = self.filter_queryset(self.get_queryset()).values(*self._fields())
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(page)
+        return self.get_paginated_response(_money_as_strings(page))
 
     def retrieve(self, request, pk=None):
         row = self.get_object()
         return Response(self.get_serializer(row).data)
+
+
+def _money_as_strings(rows: list[dict]) -> list[dict]:
+    """Decimals as the detail view and the schema give them: fixed-point strings. The JSON
+    encoder would make them floats, which lose digits (28 significant, 12 after the point)."""
+    for row in rows:
+        for name, value in row.items():
+            if isinstance(value, Decimal):
+                row[name] = format(value, "f")
+    return rows
 
 
 def _serializer(model, field_names: list[str]) -> type[serializers.ModelSerializer]:
