@@ -61,8 +61,9 @@ def test_it_refuses_to_start_without_a_required_value(tmp_path, name):
     assert "ImproperlyConfigured" in result.stderr
 
 
-@pytest.mark.parametrize("name", list(REQUIRED))
-def test_it_treats_an_empty_required_value_as_missing(tmp_path, name):
+def test_it_treats_an_empty_required_value_as_missing(tmp_path):
+    # One process is enough: every required name goes through the same env_str check.
+    name = "SECRET_KEY"
     result = _start(tmp_path, **{name: ""})
     assert result.returncode != 0
     assert name in result.stderr
