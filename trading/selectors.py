@@ -1,7 +1,7 @@
 """Reads of the trading app; every function takes the tenant and returns scoped querysets."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from aitrader.errors import NotFound
 from tenants.models import Tenant
@@ -182,11 +182,12 @@ def equity_portfolio(*, tenant: Tenant | int, since_ts: int | None = None,
     """Total equity of all the tenant's bots over time: at each snapshot time, the sum of
     every bot's most recent equity (bots on other timeframes carry their last value)."""
     rows = equity_list(tenant=tenant)
+    latest: dict[int, object] = {}
     if since_ts is not None:
         rows = rows.filter(candle_ts__gte=since_ts)
+        latest = _equity_carried_in(tenant=tenant, since_ts=since_ts)
     if until_ts is not None:
         rows = rows.filter(candle_ts__lt=until_ts)
-    latest: dict[int, object] = {}
     series: list[dict] = []
     for bot_id, candle_ts, equity in rows.values_list("bot_id", "candle_ts", "equity").iterator(
             chunk_size=5000):
@@ -197,4 +198,19 @@ def equity_portfolio(*, tenant: Tenant | int, since_ts: int | None = None,
         else:
             series.append({"candle_ts": candle_ts, "equity": total})
     step = max(1, len(series) // points)
-    return series[::step] if step > 1 else series
+    if step == 1:
+        return series
+    thinned = series[::step]
+    if thinned[-1] is not series[-1]:
+        thinned.append(series[-1])  # a chart ends on the current total
+    return thinned
+
+
+def _equity_carried_in(*, tenant: Tenant | int, since_ts: int) -> dict[int, object]:
+    """Each bot's last equity before `since_ts`, so a window's first totals count every bot."""
+    last = (EquitySnapshot.objects.for_tenant(tenant)
+            .filter(bot=OuterRef("pk"), candle_ts__lt=since_ts)
+            .order_by("-candle_ts").values("equity")[:1])
+    rows = bot_list(tenant=tenant).order_by().annotate(carried=Subquery(last))
+    return {bot_id: equity for bot_id, equity in rows.values_list("pk", "carried")
+            if equity is not None}
