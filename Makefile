@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-e2e lint bench clean
+.PHONY: run test test-e2e lint bench clean vendor
 
 $(VENV)/bin/python:
 	$(PYTHON_BIN) -m venv $(VENV)
@@ -41,6 +41,15 @@ lint: $(VENV)/.dev-installed
 bench: $(VENV)/.base-installed
 	$(PY) bench/backtest.py
 	$(PY) bench/engine.py
+
+# Third-party browser code: re-copy the pinned builds from node_modules (needs node; the
+# copies are committed, so `make run` never does). `npm ci` installs exactly the lockfile;
+# to upgrade, change package.json, `npm install`, `make vendor`, commit static/vendor/.
+LWC_DIST := node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js
+vendor:
+	npm ci --no-audit --no-fund
+	mkdir -p static/vendor/lightweight-charts
+	cp $(LWC_DIST) node_modules/lightweight-charts/LICENSE static/vendor/lightweight-charts/
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/staticfiles
