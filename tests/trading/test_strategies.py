@@ -10,7 +10,7 @@ from aitrader.errors import ValidationFailed
 from trading.backtest.synthetic import random_walk_candles
 from trading.candles import Candles
 from trading.strategies import STRATEGIES, Param, get_strategy, strategy_list
-from trading.strategies.indicators import rolling_mean, rolling_std, rsi
+from trading.strategies.indicators import rolling_mean, rolling_std, rolling_sum, rsi
 from trading.strategies.presets import PRESETS, RiskSettings, risk_for
 
 HOUR_MS = 3_600_000
@@ -139,6 +139,18 @@ def test_signals_handle_fewer_candles_than_warmup():
 
 
 # -- indicators ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("window", [1, 2, 3, 7, 16, 20, 45, 200])
+def test_rolling_sum_is_exact_and_bit_for_bit_local_to_its_window(window):
+    values = np.random.default_rng(window).normal(30_000, 50, 600)
+    sums = rolling_sum(values, window)
+    naive = [values[index - window + 1: index + 1].sum() for index in range(window - 1, 600)]
+    assert np.allclose(sums[window - 1:], naive, rtol=1e-13)
+    assert np.isnan(sums[: window - 1]).all()
+    # a live tick that feeds only the last candles computes the very same bits
+    later = rolling_sum(values[100:], window)
+    assert np.array_equal(sums[100 + window - 1:], later[window - 1:])
+
 
 def test_rolling_mean_and_std_match_hand_values():
     values = np.array([10.0, 10.0, 13.0, 10.0])

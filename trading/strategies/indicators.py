@@ -1,7 +1,7 @@
 """Indicators whose value at candle i depends only on the window ending at i.
 
-Every indicator here sums its window explicitly, in a fixed order, instead of using running
-sums (cumsum) or recursive smoothing (EMA, Wilder). That makes a value bit-for-bit the same
+Every indicator here sums its window's own values, in an order fixed by the window length,
+instead of using running sums (cumsum) or recursive smoothing (EMA, Wilder). That makes a value bit-for-bit the same
 whether a live tick feeds 50 candles or a backtest feeds a million, so backtest and live
 cannot diverge through floating-point drift, and truncating the data never changes the past.
 """
@@ -11,15 +11,27 @@ import numpy as np
 
 
 def rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
-    """Sum of each `window` values ending at i; NaN where fewer than `window` exist."""
+    """Sum of each `window` values ending at i; NaN where fewer than `window` exist.
+
+    Built from power-of-two block sums (blocks of 1, 2, 4, ... values, each the sum of two
+    halves), combined along the binary digits of `window`: O(n log window) instead of
+    O(n window), and still a fixed sum of the window's own values, so bit-for-bit local.
+    """
     values = np.asarray(values, dtype=np.float64)
     out = np.full(values.shape[0], np.nan)
     count = values.shape[0] - window + 1
     if window < 1 or count <= 0:
         return out
-    total = values[:count].copy()
-    for offset in range(1, window):
-        total += values[offset: offset + count]
+    blocks, size, offset, total = values, 1, 0, None
+    while True:
+        if window & size:  # this power of two is part of the window: add its block
+            part = blocks[offset: offset + count]
+            total = part.copy() if total is None else total + part
+            offset += size
+        if size * 2 > window:
+            break
+        blocks = blocks[:-size] + blocks[size:]  # block sums of 2 * size values
+        size *= 2
     out[window - 1:] = total
     return out
 

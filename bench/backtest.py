@@ -1,0 +1,149 @@
+"""Backtest speed: SMA(10/20) over 1,000,000 one-minute candles, full report included.
+
+Prints the machine, then: candles/s end to end (signals, compiled fills, lookahead check,
+metrics, tables, trade list, downsampled equity), peak memory, a 100-combination parameter
+sweep over 100k candles, and the reference loop's speed for comparison. Targets (issue 4):
+>= 3M candles/s, < 500 MB, sweep < 10 s.
+
+    python bench/backtest.py [--candles 1000000] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from trading.backtest import BacktestConfig, run_backtest, sweep  # noqa: E402
+from trading.backtest.reference import simulate_reference  # noqa: E402
+from trading.backtest.synthetic import random_walk_candles  # noqa: E402
+
+SMA = BacktestConfig(strategy="sma_cross", params={"fast": 10, "slow": 20}, cash=10_000,
+                     fee=0.001)
+SWEEP_GRID = {"fast": list(range(2, 22, 2)), "slow": list(range(25, 75, 5))}  # 10 x 10
+TARGET_RATE, TARGET_MB, TARGET_SWEEP_S = 3_000_000, 500, 10.0
+
+
+def machine() -> str:
+    """CPU model and count, Python, NumPy and numba versions."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle
+                          if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return (f"{model} | {os.cpu_count()} CPUs | Python {platform.python_version()} | "
+            f"NumPy {np.__version__} | numba {numba.__version__} | {platform.system()}")
+
+
+def timed(function, *args, **kwargs) -> tuple[float, object]:
+    """(wall seconds, result) of one call."""
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def cpu_timed(function, *args, **kwargs) -> tuple[float, float, object]:
+    """(wall seconds, this process's CPU seconds, result): CPU time shows what a busy shared
+    machine hides, since other processes steal wall time but not CPU time."""
+    cpu = time.process_time()
+    wall, result = timed(function, *args, **kwargs)
+    return wall, time.process_time() - cpu, result
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def bench_end_to_end(count: int, repeat: int) -> dict:
+    """Best and median seconds of run_backtest over `count` candles, and the report size."""
+    candles = random_walk_candles(count, seed=42)
+    times, cpu_times, report = [], [], None
+    for _ in range(repeat):
+        seconds, cpu_seconds, report = cpu_timed(run_backtest, candles, SMA)
+        times.append(seconds)
+        cpu_times.append(cpu_seconds)
+    json_seconds, text = timed(json.dumps, report)
+    return {"best": min(times), "median": statistics.median(times), "cpu": min(cpu_times),
+            "trades": len(
+        report["trades"]), "equity_points": len(report["equity"]), "json_s": json_seconds,
+            "json_mb": len(text) / 1e6, "lookahead_ok": report["lookahead"]["ok"]}
+
+
+def bench_memory(count: int) -> tuple[float, float]:
+    """(peak MB allocated during one run per tracemalloc, process max RSS in MB)."""
+    candles = random_walk_candles(count, seed=42)
+    tracemalloc.start()
+    run_backtest(candles, SMA)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_sweep() -> tuple[float, int]:
+    """Seconds for the 100-combination sweep over 100k candles, and combinations run."""
+    candles = random_walk_candles(100_000, seed=7)
+    seconds, rows = timed(sweep, candles, BacktestConfig(strategy="sma_cross",
+                                                         lookahead_check=False), SWEEP_GRID)
+    return seconds, sum("metrics" in row for row in rows)
+
+
+def bench_reference(count: int = 20_000) -> float:
+    """Candles/s of the plain-Python reference fill loop (signals precomputed)."""
+    candles = random_walk_candles(count, seed=3)
+    resolved = SMA.resolve()
+    signals = resolved.strategy.signals(candles, resolved.params)
+    seconds, _ = timed(simulate_reference, candles, signals, resolved.simulation())
+    return count / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candles", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    warmup, _ = timed(run_backtest, random_walk_candles(5_000, seed=1), SMA)
+    print(f"first call (numba compile, or load from its disk cache): {warmup:.2f} s")
+
+    run = bench_end_to_end(args.candles, args.repeat)
+    rate = args.candles / run["best"]
+    print(f"SMA(10/20), {args.candles:,} 1m candles, full report: best {run['best']:.3f} s, "
+          f"median {run['median']:.3f} s -> {rate / 1e6:.2f}M candles/s "
+          f"[{verdict(rate >= TARGET_RATE)} >= {TARGET_RATE / 1e6:.0f}M]")
+    print(f"  CPU time of the best run {run['cpu']:.3f} s -> "
+          f"{args.candles / run['cpu'] / 1e6:.2f}M candles/s per CPU second; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"  {run['trades']:,} trades, {run['equity_points']} equity points, lookahead ok: "
+          f"{run['lookahead_ok']}; json.dumps of the report {run['json_s']:.3f} s, "
+          f"{run['json_mb']:.1f} MB")
+
+    traced, rss = bench_memory(args.candles)
+    print(f"peak memory: {traced:.0f} MB allocated during the run (tracemalloc), process max "
+          f"RSS {rss:.0f} MB [{verdict(rss < TARGET_MB)} < {TARGET_MB} MB]")
+
+    seconds, combinations = bench_sweep()
+    print(f"sweep: {combinations} combinations x 100,000 candles in {seconds:.2f} s "
+          f"({combinations * 100_000 / seconds / 1e6:.1f}M candles/s) "
+          f"[{verdict(seconds < TARGET_SWEEP_S)} < {TARGET_SWEEP_S:.0f} s]")
+
+    reference = bench_reference()
+    print(f"reference loop (plain Python, for comparison): {reference / 1e3:.0f}k candles/s; "
+          f"end to end is {rate / reference:.0f}x faster")
+
+
+if __name__ == "__main__":
+    main()
