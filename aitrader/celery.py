@@ -17,4 +17,6 @@ app.autodiscover_tasks()
 # Beat: queue due bot ticks every few seconds (each tick decides whether a candle is new).
 app.conf.beat_schedule = {
     "schedule-due-bots": {"task": "trading.tasks.schedule_due_bots", "schedule": 2.0},
+    # Telegram: claim due check-ins (exactly once per link per interval) and retry strays.
+    "send-due-checkins": {"task": "notifications.tasks.send_due_checkins", "schedule": 60.0},
 }

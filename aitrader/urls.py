@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("dashboard.api_urls")),
     path("accounts/", include("tenants.urls")),
+    path("", include("notifications.urls")),  # /settings/telegram/, /telegram/webhook/
     path("", include("dashboard.urls")),
 ]
 

@@ -164,3 +164,42 @@ def make_equity_snapshot(tenant: Tenant) -> EquitySnapshot:
 def make_backtest_run(tenant: Tenant) -> BacktestRun:
     return BacktestRun.objects.create(tenant=tenant, strategy="sma_cross", symbol="BTC/USDT",
                                       timeframe="1h")
+
+
+# --- notifications ----------------------------------------------------------------------------
+from notifications.models import (  # noqa: E402
+    NotificationSettings,
+    TelegramDelivery,
+    TelegramLink,
+    TelegramLinkCode,
+)
+
+
+def _owner_of(tenant: Tenant) -> User:
+    return Membership.objects.for_tenant(tenant).select_related("user").order_by("id")[0].user
+
+
+@factory(TelegramLink)
+def make_telegram_link(tenant: Tenant) -> TelegramLink:
+    chat_id = 10_000_000 + next(_counter)
+    return TelegramLink.objects.create(tenant=tenant, chat_id=chat_id, user=_owner_of(tenant),
+                                       telegram_user_id=chat_id)
+
+
+@factory(TelegramLinkCode)
+def make_telegram_link_code(tenant: Tenant) -> TelegramLinkCode:
+    return TelegramLinkCode.objects.create(
+        tenant=tenant, code_hash=f"{next(_counter):064x}", user=_owner_of(tenant),
+        expires_at=timezone.now() + timedelta(minutes=10))
+
+
+@factory(NotificationSettings)
+def make_notification_settings(tenant: Tenant) -> NotificationSettings:
+    return NotificationSettings.objects.get_or_create(tenant=tenant)[0]
+
+
+@factory(TelegramDelivery)
+def make_telegram_delivery(tenant: Tenant) -> TelegramDelivery:
+    link = make_telegram_link(tenant)
+    return TelegramDelivery.objects.create(tenant=tenant, link=link, kind="checkin",
+                                           dedup_key=f"factory:{next(_counter)}", text="hello")

@@ -13,6 +13,7 @@ import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
+from notifications.models import TelegramLink
 from tenants.scoping import TenantScopedModel
 from tenants.models import ApiKey, Membership
 from tests.factories import MODEL_FACTORIES, make
@@ -46,11 +47,13 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "api:backtest-detail": (BacktestRun, "pk", ("GET",), {}),
     "api:exchange-account-detail": (ExchangeAccount, "pk", ("GET",), {}),
     "api:api-key-revoke": (ApiKey, "pk", ("POST",), {}),
+    "notifications:telegram_unlink": (TelegramLink, "link_id", ("POST",), {}),
 }
 # id-carrying URLs that are not tenant objects, with the reason.
 EXEMPT_OBJECT_URLS = {
     "accept_invitation": "a one-time token bound to an e-mail; tested in test_members",
     "password_reset_confirm": "Django's signed reset token, not a tenant object",
+    "notifications:telegram_webhook": "a secret path segment, checked with a header secret",
 }
 # /api/v1/ list endpoints -> the model they list.
 LIST_URLS: dict[str, type] = {

@@ -1,0 +1,268 @@
+"""What the Telegram bot answers: one sync function per command, called by the PTB handlers.
+
+Handlers (notifications.handlers) only turn an Update into an `Incoming` and send back the
+`Reply`. Here the chat is resolved to its link, the linked member's role is read *now* (so a
+demoted member loses control at once), and control goes through the very services the API
+uses (`bot_pause`, `bot_resume`, `bot_close_all`), which check the role and write the audit row.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from aitrader.errors import ServiceError
+from notifications import messages, selectors, services
+from notifications.models import TelegramLink
+from tenants.actors import Actor
+from tenants.models import Scope
+from trading.models import Bot
+from trading.services.bots import bot_close_all, bot_pause, bot_resume
+
+TRADES_DEFAULT = 5
+TRADES_MAX = 20
+CONFIRM_SECONDS = 300  # a /closeall button older than this is refused
+CANCEL = "cx"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A command as the handler parsed it."""
+
+    chat_id: int
+    command: str
+    args: tuple[str, ...] = ()
+    chat_type: str = "private"
+    chat_title: str = ""
+    user_id: int | None = None
+    username: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to send back: text, and optionally rows of inline buttons (label, data)."""
+
+    text: str
+    buttons: list[list[tuple[str, str]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Context:
+    """A linked chat and its member as they are at this moment."""
+
+    link: TelegramLink
+    actor: Actor
+    incoming_user_id: int | None
+
+    @property
+    def tenant(self):
+        return self.link.tenant
+
+
+def handle_command(incoming: Incoming) -> Reply | None:
+    """Answer one command; unknown chats get the polite refusal and nothing else."""
+    if incoming.command == "start" and incoming.args:
+        return _start(incoming)
+    context = _context(incoming.chat_id, incoming.user_id)
+    if isinstance(context, Reply):
+        return context
+    handler = COMMANDS.get(incoming.command)
+    if handler is None:
+        return Reply(f"I don't know /{incoming.command}. Send /help for the list.")
+    try:
+        return handler(context, list(incoming.args))
+    except ServiceError as exc:
+        return Reply(exc.message)
+
+
+def handle_text(chat_id: int, chat_type: str) -> Reply | None:
+    """A plain message in a private chat: a hint (linked) or the refusal (unknown)."""
+    if chat_type != "private":
+        return None
+    if selectors.link_get_by_chat(chat_id=chat_id) is None:
+        return Reply(messages.UNLINKED)
+    return Reply("Send /help to see what I can do.")
+
+
+def _context(chat_id: int, user_id: int | None) -> Context | Reply:
+    link = selectors.link_get_by_chat(chat_id=chat_id)
+    if link is None:
+        return Reply(messages.UNLINKED)
+    if not link.tenant.is_active:
+        return Reply("This workspace is suspended; contact support.")
+    membership = selectors.link_membership(link=link)
+    if membership is None:
+        services.link_deactivate(link_id=link.pk, reason="member left the workspace")
+        return Reply(messages.UNLINKED)
+    return Context(link=link, actor=Actor.for_member(membership, via="telegram"),
+                   incoming_user_id=user_id)
+
+
+def _start(incoming: Incoming) -> Reply:
+    chat = services.ChatInfo(chat_id=incoming.chat_id, chat_type=incoming.chat_type,
+                             title=incoming.chat_title, telegram_user_id=incoming.user_id,
+                             telegram_username=incoming.username)
+    try:
+        link = services.link_redeem(code=incoming.args[0], chat=chat)
+    except ServiceError as exc:
+        return Reply(exc.message)
+    return Reply(f"Linked to {link.tenant.name} as {link.user.email}. "
+                 f"You will get a check-in every {services.link_interval(link)} minutes and "
+                 f"alerts when something needs you.\n\n{messages.HELP}")
+
+
+# --- Read commands -----------------------------------------------------------------------------
+
+
+def _help(context: Context, args: list[str]) -> Reply:
+    return Reply(messages.HELP)
+
+
+def _start_linked(context: Context, args: list[str]) -> Reply:
+    return Reply(f"This chat is linked to {context.tenant.name}.\n\n{messages.HELP}")
+
+
+def _status(context: Context, args: list[str]) -> Reply:
+    summary = selectors.tenant_status(tenant=context.tenant, now=timezone.now())
+    return Reply(messages.status(summary))
+
+
+def _balance(context: Context, args: list[str]) -> Reply:
+    return Reply(messages.balances(selectors.tenant_balances(tenant=context.tenant)))
+
+
+def _trades(context: Context, args: list[str]) -> Reply:
+    count = TRADES_DEFAULT
+    if args:
+        if not args[0].isdigit() or not 1 <= int(args[0]) <= TRADES_MAX:
+            return Reply(f"Usage: /trades [n], with n from 1 to {TRADES_MAX}.")
+        count = int(args[0])
+    rows = selectors.recent_trades(tenant=context.tenant, limit=count)
+    return Reply(messages.trades(rows, asked=count))
+
+
+def _checkins(context: Context, args: list[str]) -> Reply:
+    link = context.link
+    if not args:
+        state = (f"on, every {services.link_interval(link)} minutes" if link.checkins_enabled
+                 else "off")
+        return Reply(f"Check-ins are {state}. Use /checkins on, /checkins off or "
+                     f"/checkins <minutes>.")
+    word = args[0].lower()
+    if word in ("on", "off"):
+        link = services.link_set_checkins(tenant=context.tenant, actor=context.actor,
+                                          link_id=link.pk, enabled=word == "on")
+    elif word.isdigit():
+        link = services.link_set_checkins(tenant=context.tenant, actor=context.actor,
+                                          link_id=link.pk, interval_minutes=int(word))
+    else:
+        return Reply("Usage: /checkins on, /checkins off or /checkins <minutes>.")
+    if not link.checkins_enabled:
+        return Reply("Check-ins are off for this chat. Alerts still come through.")
+    return Reply(f"Check-ins are on, every {services.link_interval(link)} minutes.")
+
+
+# --- Control commands --------------------------------------------------------------------------
+
+
+def _may_control(context: Context) -> Reply | None:
+    """Refusal text unless the member may control bots *now* from this Telegram account."""
+    if not context.actor.can(Scope.CONTROL):
+        return Reply(f"Your role ({context.actor.role}) can read but not control bots; "
+                     f"it needs trader or above.")
+    expected = context.link.telegram_user_id
+    if expected is not None and context.incoming_user_id != expected:
+        return Reply("Only the Telegram account that linked this chat can control bots here.")
+    return None
+
+
+def _targets(context: Context, args: list[str], verb: str) -> list[Bot] | Reply:
+    name = " ".join(args).strip()
+    if name.lower() == "all":
+        return list(_all_bots(context))
+    if name:
+        return [selectors.bot_find(tenant=context.tenant, name=name)]
+    names = selectors.bot_names(tenant=context.tenant)
+    if len(names) == 1:
+        return [selectors.bot_find(tenant=context.tenant, name=names[0])]
+    if not names:
+        return Reply("There are no bots in this workspace.")
+    return Reply(f"Which bot? /{verb} <name> or /{verb} all. Bots: {', '.join(names)}")
+
+
+def _all_bots(context: Context) -> list[Bot]:
+    return [selectors.bot_get(tenant=context.tenant, bot_id=i)
+            for i in selectors.bot_ids(tenant=context.tenant)]
+
+
+def _control(verb: str, service: Callable, done: str) -> Callable[[Context, list[str]], Reply]:
+    def command(context: Context, args: list[str]) -> Reply:
+        refusal = _may_control(context)
+        if refusal is not None:
+            return refusal
+        bots = _targets(context, args, verb)
+        if isinstance(bots, Reply):
+            return bots
+        lines = []
+        for bot in bots:
+            service(tenant=context.tenant, actor=context.actor, bot_id=bot.pk)
+            lines.append(f"{bot.name}: {done}.")
+        return Reply("\n".join(lines) or "No bots to act on.")
+
+    return command
+
+
+def _closeall(context: Context, args: list[str]) -> Reply:
+    refusal = _may_control(context)
+    if refusal is not None:
+        return refusal
+    bots = _targets(context, args, "closeall")
+    if isinstance(bots, Reply):
+        return bots
+    target = "all" if " ".join(args).strip().lower() == "all" else str(bots[0].pk)
+    what = "every bot" if target == "all" else f"bot {bots[0].name}"
+    return Reply(f"Close all for {what}? This pauses it, cancels its open orders and sells "
+                 f"its position at the market.",
+                 buttons=[[(f"Yes, close {('all' if target == 'all' else bots[0].name)}"[:60],
+                            f"ca:{target}:{int(time.time())}"), ("Cancel", CANCEL)]])
+
+
+def handle_callback(chat_id: int, user_id: int | None, data: str) -> Reply:
+    """A pressed inline button: confirm or cancel /closeall, re-checking everything now."""
+    if data == CANCEL:
+        return Reply("Cancelled; nothing was changed.")
+    context = _context(chat_id, user_id)
+    if isinstance(context, Reply):
+        return context
+    parts = data.split(":")
+    if len(parts) != 3 or parts[0] != "ca" or not parts[2].isdigit():
+        return Reply("That button is no longer valid.")
+    if time.time() - int(parts[2]) > CONFIRM_SECONDS:
+        return Reply("That confirmation expired; send /closeall again.")
+    refusal = _may_control(context)
+    if refusal is not None:
+        return refusal
+    try:
+        bots = _all_bots(context) if parts[1] == "all" else \
+            [selectors.bot_get(tenant=context.tenant, bot_id=int(parts[1]))]
+        for bot in bots:
+            bot_close_all(tenant=context.tenant, actor=context.actor, bot_id=bot.pk)
+    except (ServiceError, ValueError) as exc:
+        return Reply(getattr(exc, "message", "That button is no longer valid."))
+    names = ", ".join(bot.name for bot in bots) or "no bots"
+    return Reply(f"Closing all for {names}: paused, orders cancelled, position being sold.")
+
+
+COMMANDS: dict[str, Callable[[Context, list[str]], Reply]] = {
+    "start": _start_linked,
+    "help": _help,
+    "status": _status,
+    "balance": _balance,
+    "trades": _trades,
+    "pause": _control("pause", bot_pause, "paused"),
+    "resume": _control("resume", bot_resume, "resumed"),
+    "closeall": _closeall,
+    "checkins": _checkins,
+}

@@ -1,0 +1,42 @@
+"""python manage.py run_telegram [--once] [--timeout S]
+
+Development: long-polls the Bot API for updates and answers them until stopped (Ctrl-C or
+SIGTERM). Production uses the webhook instead (see `telegram_webhook`); polling switches a
+webhook off, because Telegram allows one or the other.
+"""
+import signal
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+
+from aitrader.errors import ServiceError
+from notifications.handlers import POLL_TIMEOUT, poll
+
+
+class Command(BaseCommand):
+    help = "Answer Telegram commands by long polling (development; production uses the webhook)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--once", action="store_true",
+                            help="Handle one batch of updates and exit.")
+        parser.add_argument("--timeout", type=int, default=POLL_TIMEOUT,
+                            help=f"Long-poll seconds (default {POLL_TIMEOUT}).")
+
+    def handle(self, *args, **options) -> None:
+        if not 0 <= options["timeout"] <= 50:
+            raise CommandError("--timeout must be between 0 and 50 seconds.")
+        stop = threading.Event()
+        self._on_signals(stop)
+        if not options["once"]:
+            self.stderr.write("Polling Telegram for updates; Ctrl-C to stop.")
+        try:
+            handled = poll(stop=stop, once=options["once"], timeout=options["timeout"])
+        except ServiceError as exc:
+            raise CommandError(exc.message) from None
+        self.stderr.write(f"Stopped after {handled} update(s).")
+
+    def _on_signals(self, stop: threading.Event) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())

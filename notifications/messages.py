@@ -1,0 +1,136 @@
+"""Texts the bot sends: plain text (no parse mode), so a bot name can never break formatting.
+
+Pure functions over the selectors' dataclasses: no ORM, no Telegram, easy to read in tests.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from notifications.selectors import AccountBalance, BotLine, TenantStatus
+from trading.models import Trade
+
+HELP = """aitrader bot — commands
+/status — bots, their state, open positions, today's P&L
+/balance — balances per account and each bot's equity
+/trades [n] — the last n trades (default 5, at most 20)
+/pause [bot|all] — pause a bot (trader or above)
+/resume [bot|all] — resume a paused bot (trader or above)
+/closeall [bot|all] — cancel orders and sell the position, after you confirm (trader or above)
+/checkins on|off|<minutes> — this chat's regular status messages
+/help — this list"""
+
+UNLINKED = ("Hello! This chat is not linked to an aitrader workspace, so I cannot help here.\n"
+            "A workspace admin can create a link code under Settings → Telegram; "
+            "then send /start <code> in this chat.")
+
+STATUS_ICON = {"running": "🟢", "paused": "⏸", "stopped": "⏹"}
+
+
+def money(value: Decimal | None, quote: str = "") -> str:
+    """A signed amount with two decimals (`+12.30 USDT`)."""
+    if value is None:
+        return "n/a"
+    text = f"{value:+,.2f}"
+    return f"{text} {quote}".strip()
+
+
+def amount(value: Decimal) -> str:
+    """An asset amount without trailing zeros (0.0125, not 0.012500000000)."""
+    text = f"{value.quantize(Decimal('0.00000001')).normalize():f}"
+    return text
+
+
+def bot_line(line: BotLine) -> str:
+    """One bot: icon, name, symbol, state, position and P&L."""
+    icon = STATUS_ICON.get(line.status, "•")
+    parts = [f"{icon} {line.name} · {line.symbol} · {line.status}"]
+    if line.status != "running" and line.paused_reason:
+        parts.append(f"  reason: {line.paused_reason}")
+    if line.position_amount > 0:
+        position = f"  position {amount(line.position_amount)} @ {amount(line.position_price)}"
+        if line.open_pnl is not None:
+            position += f", open {money(line.open_pnl, line.quote)}"
+        parts.append(position)
+    parts.append(f"  today {money(line.realized_today, line.quote)} realized")
+    return "\n".join(parts)
+
+
+def status(summary: TenantStatus, *, title: str = "Status") -> str:
+    """The /status message (and the body of a check-in)."""
+    if not summary.bots:
+        return f"{title} · {summary.tenant_name}\nNo bots yet."
+    counts = ", ".join(f"{summary.count(s)} {s}" for s in ("running", "paused", "stopped")
+                       if summary.count(s))
+    lines = [f"{title} · {summary.tenant_name}",
+             f"{len(summary.bots)} bot{'s' if len(summary.bots) != 1 else ''}: {counts}"]
+    lines += [bot_line(line) for line in summary.bots]
+    lines.append(f"Today's P&L: {money(summary.realized_today)} realized, "
+                 f"{money(summary.open_pnl)} open")
+    return "\n".join(lines)
+
+
+def checkin(summary: TenantStatus, *, now: datetime, interval_minutes: int) -> str:
+    """A check-in: the status with the time, and how to change its rhythm."""
+    body = status(summary, title=f"Check-in {now:%H:%M} UTC")
+    return (f"{body}\nNext check-in in {interval_minutes} min · "
+            f"/checkins off to stop, /checkins <minutes> to change.")
+
+
+def balances(accounts: list[AccountBalance]) -> str:
+    """The /balance message."""
+    if not accounts:
+        return "No exchange accounts yet."
+    lines = ["Balances"]
+    for account in accounts:
+        lines.append(f"{account.label} ({account.mode})")
+        for currency, free, used in account.balances:
+            held = f", {amount(used)} in orders" if used else ""
+            lines.append(f"  {currency}: {amount(free)} free{held}")
+        if account.mode == "live":
+            lines.append("  live balances: see the dashboard")
+        for name, equity, quote in account.bots:
+            shown = f"{equity:,.2f} {quote}" if equity is not None else "no equity yet"
+            lines.append(f"  bot {name}: equity {shown}")
+    return "\n".join(lines)
+
+
+def trades(rows: list[Trade], *, asked: int) -> str:
+    """The /trades message."""
+    if not rows:
+        return "No trades yet."
+    lines = [f"Last {len(rows)} trade{'s' if len(rows) != 1 else ''}"
+             + (f" (of {asked} asked)" if len(rows) < asked else "")]
+    for trade in rows:
+        when = trade.entry_time.strftime("%m-%d %H:%M")
+        if trade.status == Trade.Status.CLOSED:
+            result = (f"{amount(trade.entry_price)} → {amount(trade.exit_price or 0)} "
+                      f"{money(trade.pnl, trade.symbol.split('/')[-1])}"
+                      + (f" ({trade.exit_reason})" if trade.exit_reason else ""))
+        else:
+            result = f"open @ {amount(trade.entry_price)}"
+        lines.append(f"{when} {trade.bot.name} {trade.symbol} {amount(trade.amount)}: {result}")
+    return "\n".join(lines)
+
+
+def alert_auto_pause(*, bot_name: str, symbol: str, reason: str) -> str:
+    """A circuit breaker paused a bot."""
+    return (f"⚠️ Bot {bot_name} ({symbol}) was paused automatically.\nReason: {reason}\n"
+            f"It keeps its position and places nothing. /resume {bot_name} once resolved.")
+
+
+def alert_order_failed(*, bot_name: str, symbol: str, side: str, error: str) -> str:
+    """An order was rejected or failed."""
+    return f"❗ A {side} order of bot {bot_name} ({symbol}) failed.\nError: {error}"
+
+
+def alert_drift(*, bot_name: str, summary: str) -> str:
+    """Reconciliation found the exchange and the ledger disagree."""
+    return f"⚠️ Reconciliation drift on bot {bot_name}: {summary}\nThe bot was stopped safely."
+
+
+def alert_vault(*, name: str | None, reason: str) -> str:
+    """A vault entry could not be opened (never carries the secret)."""
+    what = f"the secret '{name}'" if name else "the workspace's data key"
+    return (f"🔐 The vault could not open {what}: {reason}.\n"
+            f"Bots that need it cannot trade until an admin fixes the credentials.")

@@ -1,0 +1,16 @@
+"""Telegram settings pages under /settings/telegram/ and the webhook under /telegram/."""
+from django.urls import path
+
+from notifications import views
+
+app_name = "notifications"
+
+urlpatterns = [
+    path("settings/telegram/", views.telegram_settings, name="telegram_settings"),
+    path("settings/telegram/code/", views.telegram_link_code, name="telegram_link_code"),
+    path("settings/telegram/chats/<int:link_id>/unlink/", views.telegram_unlink,
+         name="telegram_unlink"),
+    path("settings/telegram/alerts/", views.notification_settings,
+         name="notification_settings"),
+    path("telegram/webhook/<str:token>/", views.telegram_webhook, name="telegram_webhook"),
+]

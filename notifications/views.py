@@ -1,0 +1,130 @@
+"""Telegram settings page (link codes, linked chats, alert switches) and the webhook.
+
+Viewers see the page; admins and owners link, unlink and switch alerts (services check it).
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
+)
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from aitrader.errors import NotFound, ServiceError
+from notifications import selectors, services, transport
+from notifications.models import AlertKind
+from notifications.tasks import process_update
+from tenants.actors import Actor
+from tenants.models import Role
+from tenants.net import client_ip, user_agent
+
+logger = logging.getLogger(__name__)
+MAX_UPDATE_BYTES = 1_000_000
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.for_member(request.membership, via="web", ip=client_ip(request.META),
+                            user_agent=user_agent(request.META))
+
+
+def _page(request: HttpRequest, *, code: str | None = None, status: int = 200) -> HttpResponse:
+    tenant = request.tenant
+    switches = selectors.notification_settings_get(tenant=tenant)
+    return render(request, "notifications/telegram_settings.html", {
+        "links": selectors.link_list(tenant=tenant),
+        "can_manage": _actor(request).has_role(Role.ADMIN),
+        "configured": transport.is_configured(),
+        "alert_switches": [(kind.value, kind.label, switches.allows(kind)) for kind in AlertKind],
+        "code": code,
+        "deep_link": transport.deep_link(code) if code else None,
+        "code_minutes": int(services.LINK_CODE_TTL.total_seconds() // 60),
+        "default_interval": services.default_interval(),
+    }, status=status)
+
+
+@login_required
+@require_GET
+def telegram_settings(request: HttpRequest) -> HttpResponse:
+    """Linked chats, the alert switches and (for admins) the Link Telegram button."""
+    if request.membership is None:
+        return redirect("dashboard:overview")
+    return _page(request)
+
+
+@login_required
+@require_POST
+def telegram_link_code(request: HttpRequest) -> HttpResponse:
+    """Mint a one-time code and show it with its deep link (rendered once, never stored)."""
+    if request.membership is None:
+        return redirect("dashboard:overview")
+    try:
+        _row, code = services.link_code_issue(tenant=request.tenant, actor=_actor(request))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("notifications:telegram_settings")
+    return _page(request, code=code)
+
+
+@login_required
+@require_POST
+def telegram_unlink(request: HttpRequest, link_id: int) -> HttpResponse:
+    """Unlink one chat of the current tenant (another tenant's chat is a 404)."""
+    if request.membership is None:
+        raise Http404("No such linked chat.")
+    try:
+        link = services.link_unlink(tenant=request.tenant, actor=_actor(request), link_id=link_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{link.label} is unlinked.")
+    return redirect("notifications:telegram_settings")
+
+
+@login_required
+@require_POST
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    """Save the alert switches (a checkbox left out means off)."""
+    if request.membership is None:
+        return redirect("dashboard:overview")
+    switches = {kind.value: request.POST.get(kind.value) == "on" for kind in AlertKind}
+    try:
+        services.notification_settings_update(tenant=request.tenant, actor=_actor(request),
+                                              **switches)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Alert settings saved.")
+    return redirect("notifications:telegram_settings")
+
+
+@csrf_exempt
+@require_POST
+def telegram_webhook(request: HttpRequest, token: str) -> HttpResponse:
+    """Telegram's webhook: secret path and X-Telegram-Bot-Api-Secret-Token, else 403."""
+    header = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+    if not transport.webhook_request_allowed(token, header):
+        return HttpResponseForbidden("Forbidden")
+    if len(request.body) > MAX_UPDATE_BYTES:
+        return HttpResponseBadRequest("Update too large")
+    try:
+        update = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return HttpResponseBadRequest("Body is not JSON")
+    if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+        return HttpResponseBadRequest("Not a Telegram update")
+    # Answer at once; a worker handles the update (inline in the embedded default).
+    process_update.delay(update)
+    return JsonResponse({"ok": True})
