@@ -83,7 +83,7 @@ def test_a_non_numeric_window_is_a_400(reader):
     assert "yesterday" in response.json()["error"]["message"]
 
 
-def test_the_portfolio_needs_a_credential(client):
+def test_the_portfolio_needs_a_credential(db, client):
     assert client.get(PORTFOLIO).status_code == 401
 
 
