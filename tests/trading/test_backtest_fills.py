@@ -210,3 +210,10 @@ def test_multi_entry_positions_add_up_to_the_entry_limit_and_exit_whole(simulate
     assert trades.entry_price[0] == pytest.approx(sum(costs) / units)
     assert trades.exit_index[0] == 6
     assert trades.pnl[0] == pytest.approx(units * 70 - sum(costs))
+
+
+@SIMULATORS
+def test_a_zero_open_price_in_the_data_buys_nothing(simulate):
+    zero = make_candles(opens=[10, 0, 10, 11], closes=[10, 10, 11, 12], lows=[10, 0, 10, 11])
+    result = simulate(zero, signals(1, 1, 0, 0), settings())
+    assert result.trades.entry_index.tolist() == [2]  # the signal of candle 1 fills at 2

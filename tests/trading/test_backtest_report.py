@@ -197,3 +197,10 @@ def test_report_flags_lookahead_and_the_fast_path_stops_matching_live_ticks(monk
     assert report["lookahead"]["ok"] is False
     # the cheater's backtest is too good: live ticks (the reference) cannot reproduce it
     assert not run_fast(candles, config).equals(run_reference(candles, config))
+
+
+def test_a_zero_price_candle_still_gives_a_strict_json_report():
+    candles = candles_with_closes([0.0, 5, 4, 3, 2, 3, 4, 5, 4, 3, 2])
+    report = run_backtest(candles, SMA_CONFIG)
+    assert report["metrics"]["buy_hold_return_pct"] is None  # from a price of 0
+    json.dumps(report, allow_nan=False)

@@ -75,6 +75,9 @@ def _sell(trades, row, index, quote, reason, units, cost, entry_fees, entries, e
 def _simulate(open_, high, low, close, days, signals, cash, fee_rate, slippage, entry_stake,
               entry_limit, stop_loss_pct, take_profit_pct, max_drawdown_pct,
               daily_loss_limit_pct, cooldown_candles, capacity):
+    """The reference loop flattened: one function with local state, because numba compiles
+    locals to registers while objects or many returned tuples would cost the speed we are
+    here for. Read reference._ReferenceLoop for the rules; the steps follow it in order."""
     count = close.shape[0]
     equity_curve = np.zeros(count)
     trades = np.zeros((capacity, TRADE_COLUMNS))
@@ -101,7 +104,8 @@ def _simulate(open_, high, low, close, days, signals, cash, fee_rate, slippage, 
                 entries, entry_index = 0, -1
                 stop_price, target_price = -np.inf, np.inf
                 close_out = False
-            elif (decision == 1 and not paused and not (blocked and blocked_day == day)
+            elif (decision == 1 and quote > 0.0 and not paused
+                  and not (blocked and blocked_day == day)
                   and not _cooldown_active(index, stop_loss_index, cooldown_candles)
                   and entries < entry_limit):
                 price = _buy_fill_price(quote, slippage)

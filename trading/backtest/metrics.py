@@ -156,7 +156,7 @@ def equity_metrics(candles: Candles, result: SimulationResult,
     return {
         "start_equity": start_equity, "final_equity": final,
         "return_pct": (final / start_equity - 1.0) * 100.0,
-        "annualised_return_pct": float(np.mean(returns) * DAYS_PER_YEAR * 100.0),
+        "annualised_return_pct": finite(np.mean(returns) * DAYS_PER_YEAR * 100.0),
         "cagr_pct": cagr,
         "buy_hold_return_pct": finite((candles.close[-1] / candles.close[0] - 1.0) * 100.0),
         "max_drawdown_pct": drawdown,
@@ -172,8 +172,10 @@ def equity_metrics(candles: Candles, result: SimulationResult,
 def all_metrics(candles: Candles, result: SimulationResult,
                 start_equity: float) -> dict[str, float | int | None]:
     """Every headline metric; trade metrics count closed trades only (not the open one)."""
-    metrics = equity_metrics(candles, result, start_equity)
-    metrics.update(trade_metrics(result.trades.closed(), candles.timestamp))
+    # Zero prices or a wiped-out account divide by zero; finite() turns those into None.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        metrics = equity_metrics(candles, result, start_equity)
+        metrics.update(trade_metrics(result.trades.closed(), candles.timestamp))
     metrics["fees_paid"] = float(result.trades.fees.sum())
     open_pnl = result.trades.pnl[result.trades.is_open]
     metrics["open_trade_pnl"] = float(open_pnl[0]) if open_pnl.shape[0] else None

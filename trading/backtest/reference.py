@@ -96,6 +96,8 @@ class _ReferenceLoop:
                 and self.entries < settings.entry_limit)
 
     def _buy(self, index: int, quote: float) -> None:
+        if quote <= 0.0:
+            return  # a zero price in the data: nothing sensible to buy
         settings = self.settings
         price = buy_fill_price(quote, settings.slippage)
         equity = self.cash + self.units * quote
