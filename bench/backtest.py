@@ -65,6 +65,7 @@ def cpu_timed(function, *args, **kwargs) -> tuple[float, float, object]:
 
 
 def verdict(ok: bool) -> str:
+    """PASS or FAIL against a target."""
     return "PASS" if ok else "FAIL"
 
 
@@ -111,6 +112,7 @@ def bench_reference(count: int = 20_000) -> float:
 
 
 def main() -> None:
+    """Run every figure and print it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candles", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)

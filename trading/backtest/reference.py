@@ -60,6 +60,7 @@ class _ReferenceLoop:
         self.stop_price, self.target_price = -np.inf, np.inf
 
     def run(self) -> SimulationResult:
+        """Step through every candle: open, intra-candle protections, close."""
         for index in range(len(self.candles)):
             self._start_day(index)
             if index > 0:

@@ -27,10 +27,12 @@ class BollingerBreakout(Strategy):
 
     @classmethod
     def warmup(cls, params=None) -> int:
+        """The bands exist from candle period-1; the crossing needs the candle before."""
         return cls.validate_params(params)["period"]
 
     @classmethod
     def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
+        """+1 on a close crossing above the upper band, -1 on one crossing below the middle."""
         middle = rolling_mean(candles.close, params["period"])
         upper = middle + params["std_dev"] * rolling_std(candles.close, params["period"])
         signals = np.zeros(len(candles), dtype=np.int8)

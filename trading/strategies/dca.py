@@ -20,6 +20,7 @@ class _Deal:
     last_buy_index: int = 0
 
     def add(self, price: float, index: int) -> None:
+        """Record a buy signalled on the close of candle `index`."""
         self.buys += 1
         self.inverse_price_sum += 1.0 / price
         self.last_buy_price = price
@@ -27,6 +28,7 @@ class _Deal:
 
     @property
     def average_price(self) -> float:
+        """Average price of equal-money buys: the harmonic mean of their prices."""
         return self.buys / self.inverse_price_sum
 
 
@@ -64,10 +66,12 @@ class Dca(Strategy):
 
     @classmethod
     def entry_limit(cls, params=None) -> int:
+        """The base buy plus the safety orders."""
         return 1 + cls.validate_params(params)["safety_orders"]
 
     @classmethod
     def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
+        """Walk the closes, opening, adding to and closing deals (see the class docstring)."""
         signals = np.zeros(len(candles), dtype=np.int8)
         interval, max_buys = params["interval"], 1 + params["safety_orders"]
         dip = 1.0 - params["safety_step_pct"] / 100.0

@@ -44,6 +44,7 @@ class Grid(Strategy):
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> None:
+        """Explicit bounds must be ordered and positive; 0/0 means automatic."""
         lower, upper = values["lower"], values["upper"]
         if (lower, upper) != (0.0, 0.0) and not 0 < lower < upper:
             raise ValidationFailed(f"Parameter lower ({lower:g}) must be above 0 and below "
@@ -56,6 +57,7 @@ class Grid(Strategy):
 
     @classmethod
     def entry_limit(cls, params=None) -> int:
+        """One slice per level at most."""
         return cls.validate_params(params)["levels"]
 
     @classmethod
@@ -71,6 +73,7 @@ class Grid(Strategy):
 
     @classmethod
     def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
+        """Walk the closes: buy a slice per level crossed down, sell the stack at its exit."""
         signals = np.zeros(len(candles), dtype=np.int8)
         if len(candles) < 2 or candles.close[0] <= 0:
             return signals

@@ -1,9 +1,10 @@
 """Indicators whose value at candle i depends only on the window ending at i.
 
 Every indicator here sums its window's own values, in an order fixed by the window length,
-instead of using running sums (cumsum) or recursive smoothing (EMA, Wilder). That makes a value bit-for-bit the same
-whether a live tick feeds 50 candles or a backtest feeds a million, so backtest and live
-cannot diverge through floating-point drift, and truncating the data never changes the past.
+instead of using running sums (cumsum) or recursive smoothing (EMA, Wilder). That makes a
+value bit-for-bit the same whether a live tick feeds 50 candles or a backtest feeds a million,
+so backtest and live cannot diverge through floating-point drift, and truncating the data
+never changes the past.
 """
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ class RsiReversion(Strategy):
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> None:
+        """Oversold must sit below overbought."""
         if values["oversold"] >= values["overbought"]:
             raise ValidationFailed(f"Parameter oversold ({values['oversold']:g}) must be below "
                                    f"overbought ({values['overbought']:g}).", field="oversold")
@@ -42,6 +43,7 @@ class RsiReversion(Strategy):
 
     @classmethod
     def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
+        """+1 on RSI crossing up through oversold, -1 on crossing up through overbought."""
         strength = rsi(candles.close, params["period"])
         signals = np.zeros(len(candles), dtype=np.int8)
         signals[crossed_above(strength, np.full_like(strength, params["oversold"]))] = 1

@@ -28,6 +28,7 @@ class SmaCross(Strategy):
 
     @classmethod
     def check_params(cls, values: dict[str, Any]) -> None:
+        """The fast average must be shorter than the slow one."""
         if values["fast"] >= values["slow"]:
             raise ValidationFailed(f"Parameter fast ({values['fast']}) must be smaller than slow "
                                    f"({values['slow']}).", field="fast")
@@ -39,6 +40,7 @@ class SmaCross(Strategy):
 
     @classmethod
     def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
+        """+1 where fast crosses above slow, -1 where it crosses below."""
         fast = rolling_mean(candles.close, params["fast"])
         slow = rolling_mean(candles.close, params["slow"])
         signals = np.zeros(len(candles), dtype=np.int8)

@@ -48,11 +48,14 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 class Command(BaseCommand):
+    """The backtest CLI: parse flags, run the backtest service, print the report."""
+
     help = "Backtest a strategy over a candle CSV and print its report (a table or --json)."
     # The backtest reads a file and touches neither the database nor other services.
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
+        """The issue-4 flags."""
         parser.add_argument("--strategy", required=True, help="Strategy key, e.g. sma_cross.")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                             help="A strategy parameter; repeat for each.")
@@ -72,6 +75,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Validate, load the file, run, print; bad input becomes exit code 2."""
         config = BacktestConfig(
             strategy=options["strategy"], params=parse_params(options["param"]),
             preset=options["preset"], cash=options["cash"], fee=options["fee"],
