@@ -37,15 +37,20 @@ def _cell(index: int, value) -> str:
     return str(value)
 
 
+# RFC 4180 line ends: the csv module then quotes any cell holding a CR or LF, so a name with
+# a bare CR cannot end the row early and start the next one with a formula.
+LINE_END = "\r\n"
+
+
 def _render(rows) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator=LINE_END)
     writer.writerows([_cell(i, v) for i, v in enumerate(row)] for row in rows)
     return buffer.getvalue()
 
 
 def _header() -> str:
-    return ",".join(HEADER) + "\n"
+    return ",".join(HEADER) + LINE_END
 
 
 def trade_rows(trades: QuerySet) -> Iterator:

@@ -6,7 +6,8 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.renderers import BaseRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
 
 from dashboard.apis.base import TenantAPIView
 from dashboard.apis.filters import TradeFilter
@@ -33,6 +34,12 @@ class TradeExportApi(TenantAPIView):
 
     def get_tenant_queryset(self, tenant):
         return selectors.trade_list(tenant=tenant).order_by("id")
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response):  # only errors: the API's one JSON error shape
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def check_permissions(self, request) -> None:
         super().check_permissions(request)
