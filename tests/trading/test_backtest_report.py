@@ -181,8 +181,9 @@ def test_lookahead_check_catches_a_strategy_that_reads_the_next_candle():
     assert "LOOKAHEAD" in verdict["message"]
 
 
-@pytest.mark.parametrize("key", sorted(STRATEGIES))
-def test_lookahead_check_passes_every_registered_strategy(key):
+@pytest.mark.parametrize("key", ["bollinger_breakout", "dca", "grid", "rsi_reversion",
+                                 "sma_cross"])
+def test_lookahead_check_passes_every_rule_based_strategy(key):
     verdict = check_lookahead(STRATEGIES[key], random_walk_candles(600, seed=9, volatility=0.01),
                               STRATEGIES[key].validate_params({}))
     assert verdict["ok"] is True
