@@ -1,6 +1,8 @@
 """One JSON error shape for the whole API: {"error": {"code", "message", "fields"?}}."""
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -30,6 +32,10 @@ def api_exception_handler(exc, context):
         if exc.field:
             body["fields"] = {exc.field: [exc.message]}
         return Response({"error": body}, status=exc.status_code)
+    if isinstance(exc, Http404):  # DRF converts these too, but the code comes from `exc`
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = exception_handler(exc, context)
     if response is None:
         return None

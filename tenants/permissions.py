@@ -1,7 +1,7 @@
 """DRF permissions: each endpoint names the scope each HTTP method needs."""
 from __future__ import annotations
 
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from tenants.actors import Actor
@@ -32,6 +32,8 @@ class TenantScopePermission(BasePermission):
             raise PermissionDenied("This endpoint needs a signed-in session, not an API key.")
         scope = required_scope(view, request.method)
         if scope is None:
+            if not hasattr(view, request.method.lower()):
+                raise MethodNotAllowed(request.method)  # the resource has no such method
             raise PermissionDenied("This method is not allowed here.")
         actor.require(scope)
         minimum_role = getattr(view, "required_role", None)
