@@ -1,6 +1,7 @@
 """Publishing live events to a tenant's /ws/live subscribers.
 
-Events read `{"type", "ts", "bot", "data", "seq"}`. `seq` rises per tenant, and recent events
+Events read `{"type", "ts", "bot", "data", "seq"}` and travel in batches (one channel-layer
+message per tick, say). `seq` rises per tenant, and recent events
 are kept in the shared cache for a few minutes so a client that dropped can resume from the
 last `seq` it saw. They go to the channel-layer group of their tenant only; services publish
 after their transaction commits so nobody sees a rolled-back state.
@@ -8,6 +9,9 @@ after their transaction commits so nobody sees a rolled-back state.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -35,24 +39,26 @@ def _event_key(tenant_id: int, seq: int) -> str:
     return f"live:{tenant_id}:event:{seq}"
 
 
-def _next_seq(tenant_id: int) -> int:
+def _reserve_seqs(tenant_id: int, count: int) -> int:
+    """Reserve `count` sequence numbers; returns the last one."""
     key = _seq_key(tenant_id)
     cache.add(key, 0, timeout=None)
     try:
-        return cache.incr(key)
+        return cache.incr(key, count)
     except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=None)
-        return 1
+        cache.set(key, count, timeout=None)
+        return count
 
 
-def build_event(tenant_id: int, event_type: str, bot_id: int | None,
-                data: dict[str, Any]) -> dict[str, Any]:
-    """A numbered event, remembered for resuming clients."""
-    seq = _next_seq(tenant_id)
-    event = {"type": event_type, "ts": timezone.now().isoformat(), "bot": bot_id,
-             "data": data, "seq": seq}
-    cache.set(_event_key(tenant_id, seq), event, timeout=REPLAY_SECONDS)
-    return event
+def number_events(tenant_id: int, raw: list[tuple[str, int | None, dict[str, Any]]]
+                  ) -> list[dict[str, Any]]:
+    """Number `(type, bot, data)` triples in order and remember them for resuming clients."""
+    last = _reserve_seqs(tenant_id, len(raw))
+    stamp = timezone.now().isoformat()
+    events = [{"type": event_type, "ts": stamp, "bot": bot_id, "data": data, "seq": seq}
+              for seq, (event_type, bot_id, data) in enumerate(raw, start=last - len(raw) + 1)]
+    cache.set_many({_event_key(tenant_id, e["seq"]): e for e in events}, timeout=REPLAY_SECONDS)
+    return events
 
 
 def events_since(tenant_id: int, since: int) -> tuple[list[dict[str, Any]], bool]:
@@ -65,19 +71,47 @@ def events_since(tenant_id: int, since: int) -> tuple[list[dict[str, Any]], bool
     return events, complete
 
 
-def publish_now(tenant_id: int, event_type: str, bot_id: int | None,
-                data: dict[str, Any]) -> None:
-    """Send one event to the tenant's group; a dead channel layer is logged, never raised."""
+def _send(tenant_id: int, raw: list[tuple[str, int | None, dict[str, Any]]]) -> None:
+    """One channel-layer message carrying `raw` events; failures are logged, never raised."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not raw:
         return
     try:
-        message = {"type": "live.event",
-                   "event": build_event(tenant_id, event_type, bot_id, data)}
-        async_to_sync(layer.group_send)(tenant_group(tenant_id), message)
+        events = number_events(tenant_id, raw)
+        async_to_sync(layer.group_send)(tenant_group(tenant_id),
+                                        {"type": "live.events", "events": events})
     except Exception:  # the feed is best effort: REST stays the source of truth
-        logger.warning("live event %s for tenant %s not delivered", event_type, tenant_id,
+        logger.warning("%d live events for tenant %s not delivered", len(raw), tenant_id,
                        exc_info=True)
+
+
+_batch = threading.local()
+
+
+@contextmanager
+def event_batch() -> Iterator[None]:
+    """Collect the events published inside the block and send them as one message per
+    tenant at its end (a tick publishes several; one channel-layer send is much cheaper)."""
+    if getattr(_batch, "pending", None) is not None:
+        yield  # already batching: the outer block sends
+        return
+    _batch.pending = {}
+    try:
+        yield
+    finally:
+        pending, _batch.pending = _batch.pending, None
+        for tenant_id, raw in pending.items():
+            _send(tenant_id, raw)
+
+
+def publish_now(tenant_id: int, event_type: str, bot_id: int | None,
+                data: dict[str, Any]) -> None:
+    """Send one event to the tenant's feed (or add it to the current batch)."""
+    pending = getattr(_batch, "pending", None)
+    if pending is not None:
+        pending.setdefault(tenant_id, []).append((event_type, bot_id, data))
+        return
+    _send(tenant_id, [(event_type, bot_id, data)])
 
 
 def publish_on_commit(tenant_id: int, event_type: str, bot_id: int | None,

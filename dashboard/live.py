@@ -75,14 +75,13 @@ class TenantHub:
                                exc_info=True)
                 await asyncio.sleep(1)
                 continue
-            await self._fan_out(tenant_id, message.get("event"))
+            await self._fan_out(tenant_id, message.get("events") or [])
 
-    async def _fan_out(self, tenant_id: int, event: dict | None) -> None:
-        if event is None:
-            return
+    async def _fan_out(self, tenant_id: int, events: list[dict]) -> None:
         for deliver in list(self._subscribers.get(tenant_id, {}).values()):
             with contextlib.suppress(Exception):  # one dead socket must not stop the rest
-                await deliver(event)
+                for event in events:
+                    await deliver(event)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TenantHub] = \

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from dashboard.events import publish_on_commit
+from dashboard.events import event_batch, publish_on_commit
 from trading import selectors
 from trading.breakers import BreakerSettings
 from trading.decisions import BotView, Decision, MarketView, decide
@@ -51,14 +51,19 @@ def run_tick(*, tenant_id: int, bot_id: int, now: datetime | None = None) -> Tic
     if not bot_services.bot_claim_tick(bot_id=bot_id, now=now):
         return TickOutcome(bot_id, "skipped", "another tick holds the lease")
     bot = selectors.bot_get(tenant=tenant_id, bot_id=bot_id)
+    with event_batch():
+        return _guarded_tick(bot, now)
+
+
+def _guarded_tick(bot: Bot, now: datetime) -> TickOutcome:
     try:
         if bot.status == Bot.Status.PAUSED:
             return _sync_only(bot, now)
         return _tick(bot, now)
     except Exception as exc:  # a tick must never kill the scheduler; the lease is released
-        logger.exception("tick of bot %s failed", bot_id)
+        logger.exception("tick of bot %s failed", bot.pk)
         bot_services.bot_finish_tick(bot=bot, next_tick_at=now + _interval())
-        return TickOutcome(bot_id, "error", type(exc).__name__)
+        return TickOutcome(bot.pk, "error", type(exc).__name__)
 
 
 def _interval() -> timedelta:

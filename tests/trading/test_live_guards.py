@@ -183,8 +183,6 @@ def test_the_guard_leaves_paper_accounts_alone(world, alerts):
 # --- End to end: order_submit on a live account whose exchange is the stand-in -----------------
 
 
-@pytest.mark.xfail(strict=True, reason="until trading.services.orders.order_submit calls "
-                                       "live_order_guard; then remove this marker")
 @pytest.mark.parametrize("symbol, allowed, cap, refusal", [
     ("BTC/USDT", ["BTC/USDT"], Decimal("500"), "above the 500 USDT maximum"),
     ("ETH/USDT", ["BTC/USDT"], None, "not in the allowed symbols"),

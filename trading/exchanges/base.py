@@ -222,6 +222,10 @@ class Exchange(Protocol):
         """Our fills on `symbol`, oldest first."""
         ...
 
+    def fetch_order_trades(self, symbol: str, state: OrderState) -> list[TradeFill]:
+        """The executions of the order `state` describes."""
+        ...
+
     def close(self) -> None:
         """Release connections; the object is not used afterwards."""
         ...

@@ -274,6 +274,11 @@ class LiveExchange:
         trades = self._run(lambda client: _paged_my_trades(client, symbol, since_ms))
         return [_trade_fill(trade) for trade in trades]
 
+    def fetch_order_trades(self, symbol: str, state: OrderState) -> list[TradeFill]:
+        """The executions of one order (our fills since it was placed, matched by id)."""
+        return [fill for fill in self.fetch_my_trades(symbol, since_ms=state.timestamp_ms)
+                if fill.exchange_order_id == state.exchange_order_id]
+
     def verify_credentials(self) -> AccountPermissions:
         """What this API key may do, as the exchange reports it; AuthenticationError if refused.
 

@@ -21,12 +21,16 @@ def thought_record(*, bot: Bot, kind: str, summary: str, data: dict | None = Non
 
 def equity_record(*, bot: Bot, candle_ts: int, equity: float,
                   position_value: float) -> EquitySnapshot:
-    """Store the bot's equity at `candle_ts` (once per candle) and stream it."""
+    """Store the bot's equity at `candle_ts` (once per candle) and stream it.
+
+    One INSERT that ignores a row already there: a retried tick of the same candle computes
+    the same equity, so keeping the first row loses nothing and costs no extra query.
+    """
     equity_d = Decimal(repr(round(equity, 8)))
     value_d = Decimal(repr(round(position_value, 8)))
-    snapshot, _ = EquitySnapshot.objects.update_or_create(
-        tenant_id=bot.tenant_id, bot=bot, candle_ts=candle_ts,
-        defaults={"equity": equity_d, "cash": equity_d - value_d, "position_value": value_d})
+    snapshot = EquitySnapshot(tenant_id=bot.tenant_id, bot=bot, candle_ts=candle_ts,
+                              equity=equity_d, cash=equity_d - value_d, position_value=value_d)
+    EquitySnapshot.objects.bulk_create([snapshot], ignore_conflicts=True)
     publish_on_commit(bot.tenant_id, "equity", bot.pk,
                       {"candle_ts": candle_ts, "equity": str(equity_d)})
     return snapshot

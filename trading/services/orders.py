@@ -25,6 +25,7 @@ from trading.exchanges.base import (
     TemporaryExchangeError,
 )
 from trading.models import Bot, Order
+from trading.services.guards import LiveOrderRefused, live_order_guard
 from trading.services.ledger import fill_record
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ def order_submit(*, bot: Bot, order: Order, exchange: Exchange) -> Order:
     """Send a committed intent once. A lost answer leaves it UNKNOWN for `order_sync`."""
     if order.status != Order.Status.INTENT:
         return order
+    try:
+        live_order_guard(bot=bot, order=order, exchange=exchange)
+    except LiveOrderRefused as exc:  # refused before anything reaches the exchange
+        return _mark(order, Order.Status.REJECTED, exc.message)
     request = OrderRequest(symbol=order.symbol, side=order.side, type=order.type,
                            amount=order.amount, price=order.price,
                            client_order_id=order.client_order_id)
