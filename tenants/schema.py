@@ -6,6 +6,10 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "tenants.authentication.ApiKeyAuthentication"
     name = ["bearerKey", "headerKey"]
 
+    def get_security_requirement(self, auto_schema):
+        # Either header will do: two requirement objects (OR), not one listing both (AND).
+        return [{name: []} for name in self.name]
+
     def get_security_definition(self, auto_schema):
         return [
             {"type": "http", "scheme": "bearer",
