@@ -11,6 +11,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import os
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from telegram.request import HTTPXRequest
 from aitrader.errors import ServiceError
 
 logger = logging.getLogger(__name__)
+# Opt in to PTB's timedelta durations now (retry_after and friends); without it PTB 22 warns on
+# every 429. retry_after_seconds accepts both forms.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0

@@ -47,6 +47,7 @@ class Call:
     method: str
     params: dict[str, Any]
     status: int = 200
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Fault:
     chat_id: int | None = None
     retry_after: int | None = None
     times: int = 1
+    migrate_to: int | None = None
 
 
 @dataclass
@@ -140,10 +142,10 @@ class FakeTelegram:
 
     def fail_next(self, method: str, *, status: int, description: str,
                   chat_id: int | None = None, retry_after: int | None = None,
-                  times: int = 1) -> None:
+                  times: int = 1, migrate_to: int | None = None) -> None:
         with self._lock:
             self._state.faults.append(Fault(method, status, description, chat_id, retry_after,
-                                            times))
+                                            times, migrate_to))
 
     def rate_limit_next(self, retry_after: int = 3, *, chat_id: int | None = None,
                         times: int = 1, method: str = "sendMessage") -> None:
@@ -154,6 +156,12 @@ class FakeTelegram:
         """The user blocked the bot: every send to the chat gets 403 from now on."""
         with self._lock:
             self._state.blocked[chat_id] = (403, "Forbidden: bot was blocked by the user")
+
+    def migrate_chat(self, chat_id: int, new_chat_id: int) -> None:
+        """The group became a supergroup: sends to the old id get 400 with migrate_to_chat_id."""
+        self.fail_next("sendMessage", status=400, chat_id=chat_id, times=1_000_000,
+                       description="Bad Request: group chat was upgraded to a supergroup chat",
+                       migrate_to=new_chat_id)
 
     def delete_chat(self, chat_id: int) -> None:
         """The chat no longer exists: every send gets 400 chat not found."""
@@ -220,7 +228,9 @@ class FakeTelegram:
         for fault in self._state.faults:
             if fault.method == method and fault.chat_id in (None, chat_id) and fault.times > 0:
                 fault.times -= 1
-                extra = {"retry_after": fault.retry_after} if fault.retry_after else None
+                extra = {"retry_after": fault.retry_after} if fault.retry_after else {}
+                if fault.migrate_to is not None:
+                    extra["migrate_to_chat_id"] = fault.migrate_to
                 return fault.status, _error(fault.status, fault.description, extra)
         return None
 
