@@ -1,4 +1,4 @@
-"""Dashboard pages."""
+"""Dashboard pages: overview, bots, backtests, settings."""
 from django.urls import path
 
 from dashboard import views
@@ -7,4 +7,15 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("bots/new/", views.bot_new, name="bot_new"),
+    path("bots/<int:bot_id>/", views.bot_detail, name="bot_detail"),
+    path("bots/<int:bot_id>/pause/", views.bot_pause, name="bot_pause"),
+    path("bots/<int:bot_id>/resume/", views.bot_resume, name="bot_resume"),
+    path("bots/<int:bot_id>/close-all/", views.bot_close_all, name="bot_close_all"),
+    path("backtests/", views.backtests, name="backtests"),
+    path("backtests/<int:run_id>/", views.backtest_detail, name="backtest_detail"),
+    path("settings/", views.settings_page, name="settings"),
+    path("settings/api-keys/", views.api_key_create, name="api_key_create"),
+    path("settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
+    path("settings/exchange-accounts/", views.exchange_account_new, name="exchange_account_new"),
 ]

@@ -1,21 +1,396 @@
-"""Web pages of the dashboard, and the friendly error pages."""
+"""Web pages of the dashboard, and the friendly error pages.
+
+Pages are thin: parse a form, call one service, render. A ServiceError becomes a message or a
+form error a person understands; another tenant's object is a 404, like a missing one. Live
+updates come from static JS (/ws/live and the REST API); the pages work without it.
+"""
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from collections.abc import Callable
+from functools import wraps
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from aitrader.errors import NotFound, ServiceError
+from dashboard import selectors as page_selectors
+from dashboard.forms import (
+    NEW_PAPER_ACCOUNT,
+    ApiKeyForm,
+    BacktestForm,
+    BotForm,
+    PaperAccountForm,
+    strategy_parameters,
+)
+from tenants import selectors as tenant_selectors
+from tenants import services as tenant_services
+from tenants.actors import Actor
+from tenants.models import Role
+from tenants.net import client_ip, user_agent
+from tenants.plans import PLAN_LIMITS, PLAN_ORDER, Plan
+from trading import selectors
+from trading.models import BacktestRun, Bot, TradingMode
+from trading.services import bots as bot_services
+from trading.services.accounts import exchange_account_create
+from trading.services.backtests import backtest_run_create
+from trading.strategies import get_strategy, strategy_list
+from trading.strategies.presets import PRESETS, risk_for
+
+REPORT_TRADE_ROWS = 200
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+def member_required(view: Callable) -> Callable:
+    """Signed in and a member of a tenant; a tenantless user is sent to the overview, which
+    explains how to get into a workspace."""
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.membership is None:
+            return redirect("dashboard:overview")
+        return view(request, *args, **kwargs)
+    return wrapper
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.for_member(request.membership, via="web", ip=client_ip(request.META),
+                            user_agent=user_agent(request.META))
+
+
+def _form_error(form, exc: ServiceError) -> None:
+    """Show a service refusal next to the field it names, else above the form."""
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+def _bot_or_404(request: HttpRequest, bot_id: int) -> Bot:
+    try:
+        return selectors.bot_get(tenant=request.tenant, bot_id=bot_id)
+    except NotFound:
+        raise Http404("No such bot.") from None
+
+
+def _url_or_none(name: str) -> str | None:
+    """A named URL that another part of the product may not have mounted yet."""
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def _strategy_context() -> dict:
+    """The strategy registry and presets for the forms' JavaScript (json_script data)."""
+    return {"strategies": strategy_list(),
+            "presets": {name: preset.to_dict() for name, preset in PRESETS.items()}}
+
+
+# --- Overview and bots -------------------------------------------------------------------------
 
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    """The tenant's bots, P&L and equity at a glance."""
-    return render(request, "dashboard/overview.html", {})
+    """The tenant's bots, P&L and equity at a glance, and the new-bot form."""
+    if request.membership is None:
+        return render(request, "dashboard/overview.html", {})
+    return _render_overview(request, _bot_form(request))
 
+
+def _bot_form(request: HttpRequest, data=None) -> BotForm:
+    accounts = selectors.exchange_account_list(tenant=request.tenant)
+    return BotForm(data, accounts=accounts,
+                   can_add_account=_actor(request).has_role(Role.ADMIN))
+
+
+def _render_overview(request: HttpRequest, form: BotForm, status: int = 200) -> HttpResponse:
+    tenant = request.tenant
+    bots = page_selectors.bot_overview_rows(tenant=tenant)
+    usage = page_selectors.plan_usage(tenant=tenant)
+    return render(request, "dashboard/overview.html", {
+        "bots": bots,
+        "summary": page_selectors.portfolio_summary(bots),
+        "usage": usage,
+        "bot_limit_reached": (usage.limits.max_bots is not None
+                              and usage.bots >= usage.limits.max_bots),
+        "form": form,
+        "can_control": _actor(request).has_role(Role.TRADER),
+        "submitted_params": _submitted_params(request),
+        **_strategy_context(),
+    }, status=status)
+
+
+def _submitted_params(request: HttpRequest) -> dict:
+    """The parameter values a failed form sent, so the rebuilt inputs keep them."""
+    if request.method != "POST":
+        return {}
+    return strategy_parameters(request.POST, request.POST.get("strategy", ""))
+
+
+@member_required
+@require_POST
+def bot_new(request: HttpRequest) -> HttpResponse:
+    """Create a bot from the overview form; paper unless a live account is chosen."""
+    form = _bot_form(request, request.POST)
+    if form.is_valid():
+        try:
+            bot = _create_bot(request, form)
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"{bot.name} is running. It acts on each closed "
+                                      f"{bot.timeframe} candle.")
+            return redirect("dashboard:bot_detail", bot_id=bot.pk)
+    return _render_overview(request, form)
+
+
+@transaction.atomic
+def _create_bot(request: HttpRequest, form: BotForm) -> Bot:
+    """The bot, on a fresh paper account when asked; a refused bot leaves no account behind."""
+    data, actor = form.cleaned_data, _actor(request)
+    account_id = data["account"]
+    if account_id == NEW_PAPER_ACCOUNT:
+        account_id = exchange_account_create(
+            tenant=request.tenant, actor=actor, label=_free_paper_label(request),
+            exchange_id="binance", mode=TradingMode.PAPER).pk
+    return bot_services.bot_create(
+        tenant=request.tenant, actor=actor, name=data["name"], account_id=int(account_id),
+        symbol=data["symbol"], timeframe=data["timeframe"], strategy=data["strategy"],
+        parameters=strategy_parameters(request.POST, data["strategy"]),
+        preset=data["preset"], capital=data["capital"])
+
+
+def _free_paper_label(request: HttpRequest) -> str:
+    taken = set(selectors.exchange_account_list(tenant=request.tenant)
+                .values_list("label", flat=True))
+    label, number = "Paper", 1
+    while label in taken:
+        number += 1
+        label = f"Paper {number}"
+    return label
+
+
+@member_required
+def bot_detail(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """One bot: chart with its trades, position, orders, trades, live thoughts, controls."""
+    bot = _bot_or_404(request, bot_id)
+    strategy = get_strategy(bot.strategy)
+    equity = selectors.equity_latest_for_bot(bot=bot)
+    return render(request, "dashboard/bot_detail.html", {
+        "bot": bot,
+        "strategy": strategy,
+        "parameters": [(param, bot.parameters.get(param.name, param.default))
+                       for param in strategy.params],
+        "risk": _risk_rows(bot),
+        "position": selectors.position_for_bot(bot=bot),
+        "equity": equity,
+        "pnl": equity.equity - bot.capital if equity is not None else None,
+        "can_control": _actor(request).has_role(Role.TRADER),
+        **page_selectors.bot_recent_activity(bot=bot),
+    })
+
+
+RISK_LABELS = {
+    "stake_fraction": "Stake per position", "stop_loss_pct": "Stop loss",
+    "take_profit_pct": "Take profit", "max_open_positions": "Max open positions",
+    "daily_loss_limit_pct": "Daily loss limit", "max_drawdown_pct": "Pause at drawdown",
+    "cooldown_candles": "Cooldown after a stop (candles)",
+}
+
+
+def _risk_rows(bot: Bot) -> list[tuple[str, object]]:
+    """The bot's effective risk settings as (label, shown value); None means switched off."""
+    try:
+        settings = risk_for(bot.preset, bot.risk).to_dict()
+    except ServiceError:  # a preset renamed since the bot was made: show the raw overrides
+        settings = dict(bot.risk)
+    rows = []
+    for name, value in settings.items():
+        if name == "stake_fraction" and value is not None:
+            value = f"{value * 100:g} % of equity"
+        elif name.endswith("_pct") and value is not None:
+            value = f"{value:g} %"
+        rows.append((RISK_LABELS.get(name, name.replace("_", " ")), value))
+    return rows
+
+
+def _bot_control(request: HttpRequest, bot_id: int, service: Callable, done: str) -> HttpResponse:
+    bot = _bot_or_404(request, bot_id)  # another tenant's bot: 404 before anything else
+    try:
+        service(tenant=request.tenant, actor=_actor(request), bot_id=bot.pk)
+    except NotFound:
+        raise Http404("No such bot.") from None
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done.format(name=bot.name))
+    return redirect("dashboard:bot_detail", bot_id=bot.pk)
+
+
+@member_required
+@require_POST
+def bot_pause(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """Pause: the bot keeps its position and places nothing until resumed."""
+    return _bot_control(request, bot_id, bot_services.bot_pause,
+                        "{name} is paused. It keeps its position and places no orders.")
+
+
+@member_required
+@require_POST
+def bot_resume(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """Resume a paused bot."""
+    return _bot_control(request, bot_id, bot_services.bot_resume, "{name} is running again.")
+
+
+@member_required
+@require_POST
+def bot_close_all(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """Pause the bot and sell its position at the next price."""
+    return _bot_control(request, bot_id, bot_services.bot_close_all,
+                        "{name} is paused and its position is being sold at the next price.")
+
+
+# --- Backtests ---------------------------------------------------------------------------------
+
+@member_required
+def backtests(request: HttpRequest) -> HttpResponse:
+    """The backtest form and past runs; a valid form queues a run and opens its page."""
+    form = BacktestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        strategy = form.cleaned_data["strategy"]
+        try:
+            run = backtest_run_create(
+                tenant=request.tenant, actor=_actor(request), strategy=strategy,
+                symbol=form.cleaned_data["symbol"], timeframe=form.cleaned_data["timeframe"],
+                parameters=strategy_parameters(request.POST, strategy), config=form.config())
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            return redirect("dashboard:backtest_detail", run_id=run.pk)
+    runs = selectors.backtest_run_list(tenant=request.tenant).defer("report")[:50]
+    return render(request, "dashboard/backtests.html", {
+        "form": form, "runs": runs, "submitted_params": _submitted_params(request),
+        **_strategy_context()})
+
+
+@member_required
+def backtest_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    """One run: progress while it runs, then its metrics, equity chart and trades."""
+    try:
+        run = selectors.backtest_run_get(tenant=request.tenant, run_id=run_id)
+    except NotFound:
+        raise Http404("No such backtest.") from None
+    report = run.report or {}
+    trades = report.get("trades") or []
+    return render(request, "dashboard/backtest_detail.html", {
+        "run": run,
+        "finished": run.status in (BacktestRun.Status.DONE, BacktestRun.Status.FAILED),
+        "report": report,
+        "metrics": report.get("metrics") or {},
+        "trades": trades[-REPORT_TRADE_ROWS:][::-1],
+        "trades_hidden": max(0, len(trades) - REPORT_TRADE_ROWS),
+        "equity_points": report.get("equity") or [],
+        "strategy_name": _strategy_name(run.strategy),
+    })
+
+
+def _strategy_name(key: str) -> str:
+    try:
+        return get_strategy(key).name
+    except ServiceError:
+        return key
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+@member_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """API keys, exchange accounts, Telegram, members and the plan."""
+    return _render_settings(request)
+
+
+def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None,
+                     account_form: PaperAccountForm | None = None, new_key: str | None = None,
+                     new_key_row=None) -> HttpResponse:
+    tenant = request.tenant
+    can_admin = _actor(request).has_role(Role.ADMIN)
+    context = {
+        "can_admin": can_admin,
+        "is_owner": _actor(request).has_role(Role.OWNER),
+        "accounts": selectors.exchange_account_list(tenant=tenant),
+        "usage": page_selectors.plan_usage(tenant=tenant),
+        "plans": [(Plan(plan), PLAN_LIMITS[plan]) for plan in PLAN_ORDER],
+        "telegram_url": _url_or_none("notifications:telegram_settings"),
+        "new_key": new_key,
+        "new_key_row": new_key_row,
+    }
+    if can_admin:  # lesser roles never get the rows, not just a hidden section
+        context.update({
+            "api_keys": tenant_selectors.api_key_list(tenant=tenant),
+            "key_form": key_form or ApiKeyForm(),
+            "account_form": account_form or PaperAccountForm(),
+            "audit_events": tenant_selectors.audit_event_list(tenant=tenant)[:15],
+        })
+    return render(request, "dashboard/settings.html", context)
+
+
+@never_cache  # the response shows a new key once; no cache may keep it
+@member_required
+@require_POST
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    """Mint a key and show it once, on this response only (it is never stored in clear)."""
+    form = ApiKeyForm(request.POST)
+    if form.is_valid():
+        try:
+            api_key, full_key = tenant_services.api_key_issue(
+                tenant=request.tenant, actor=_actor(request), **form.cleaned_data)
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            return _render_settings(request, new_key=full_key, new_key_row=api_key)
+    return _render_settings(request, key_form=form)
+
+
+@member_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    """Revoke a key; programs using it get 401 from the next request."""
+    try:
+        api_key = tenant_services.api_key_revoke(tenant=request.tenant, actor=_actor(request),
+                                                 key_id=key_id)
+    except NotFound:
+        raise Http404("No such API key.") from None
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Key {api_key.name} ({api_key.prefix}…) is revoked.")
+    return redirect("dashboard:settings")
+
+
+@member_required
+@require_POST
+def exchange_account_new(request: HttpRequest) -> HttpResponse:
+    """Add a paper account (live credentials are added through the vault flow)."""
+    form = PaperAccountForm(request.POST)
+    if form.is_valid():
+        try:
+            account = exchange_account_create(tenant=request.tenant, actor=_actor(request),
+                                              mode=TradingMode.PAPER, **form.cleaned_data)
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"Paper account {account.label} is ready for bots.")
+            return redirect("dashboard:settings")
+    return _render_settings(request, account_form=form)
+
+
+# --- Error pages -------------------------------------------------------------------------------
 
 def _error_page(request: HttpRequest, status: int, title: str, text: str) -> HttpResponse:
     if request.path.startswith("/api/"):
-        from django.http import JsonResponse
-
         return JsonResponse({"error": {"code": str(status), "message": text}}, status=status)
     return render(request, "error.html", {"title": title, "text": text}, status=status)
 

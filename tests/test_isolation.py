@@ -47,6 +47,12 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "api:backtest-detail": (BacktestRun, "pk", ("GET",), {}),
     "api:exchange-account-detail": (ExchangeAccount, "pk", ("GET",), {}),
     "api:api-key-revoke": (ApiKey, "pk", ("POST",), {}),
+    "dashboard:bot_detail": (Bot, "bot_id", ("GET",), {}),
+    "dashboard:bot_pause": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:bot_resume": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:bot_close_all": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:backtest_detail": (BacktestRun, "run_id", ("GET",), {}),
+    "dashboard:api_key_revoke": (ApiKey, "key_id", ("POST",), {}),
     "notifications:telegram_unlink": (TelegramLink, "link_id", ("POST",), {}),
 }
 # id-carrying URLs that are not tenant objects, with the reason.

@@ -1,0 +1,120 @@
+"""Forms of the dashboard pages. They parse input; the services apply the rules.
+
+Strategy parameters are not form fields: the page builds one input per declared parameter
+(named `param_<name>`) from the strategy's schema, and `strategy_parameters` collects them.
+A browser without JavaScript sends none, and the strategy's defaults apply.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.http import QueryDict
+
+from tenants.models import Scope
+from trading.services.accounts import SUPPORTED_EXCHANGES
+from trading.strategies import STRATEGIES
+from trading.strategies.presets import PRESETS
+
+PARAM_PREFIX = "param_"
+NEW_PAPER_ACCOUNT = "new-paper"
+SYMBOLS = ("BTC/USDT", "ETH/USDT")
+TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+BACKTEST_TIMEFRAMES = ("1m", "1h")  # the stored sample histories
+
+
+def _strategy_choices() -> list[tuple[str, str]]:
+    return [(key, STRATEGIES[key].name) for key in sorted(STRATEGIES)]
+
+
+def _preset_choices() -> list[tuple[str, str]]:
+    return [(name, name.capitalize()) for name in PRESETS]
+
+
+def strategy_parameters(data: QueryDict, strategy: str) -> dict[str, str]:
+    """The submitted `param_<name>` values of `strategy`'s declared parameters.
+
+    Blank inputs are left out so the strategy's default applies; the service validates and
+    coerces the rest, naming the parameter in its error.
+    """
+    strategy_class = STRATEGIES.get(strategy)
+    if strategy_class is None:
+        return {}
+    values = {}
+    for param in strategy_class.params:
+        raw = data.get(PARAM_PREFIX + param.name)
+        if param.type == "bool":
+            values[param.name] = "true" if raw in ("on", "true", "1") else "false"
+        elif raw not in (None, ""):
+            values[param.name] = raw.strip()
+    return values
+
+
+class BotForm(forms.Form):
+    """A new bot: paper by default, on an existing account or a new paper account."""
+
+    name = forms.CharField(max_length=80, label="Bot name")
+    account = forms.ChoiceField(label="Exchange account")
+    symbol = forms.ChoiceField(choices=[(s, s) for s in SYMBOLS], initial="BTC/USDT",
+                               label="Market")
+    timeframe = forms.ChoiceField(choices=[(t, t) for t in TIMEFRAMES], initial="1m",
+                                  label="Candle")
+    strategy = forms.ChoiceField(choices=_strategy_choices, initial="sma_cross")
+    preset = forms.ChoiceField(choices=_preset_choices, initial="balanced", label="Risk preset")
+    capital = forms.DecimalField(min_value=Decimal("0.01"), max_digits=20, decimal_places=2,
+                                 initial=Decimal("1000"), label="Capital (quote currency)")
+
+    def __init__(self, *args: Any, accounts=(), can_add_account: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(str(a.pk), f"{a.label} · {a.get_mode_display()}") for a in accounts]
+        if can_add_account:
+            choices.append((NEW_PAPER_ACCOUNT, "New paper account (10,000 USDT)"))
+        self.fields["account"].choices = choices
+        if choices:
+            self.fields["account"].initial = choices[0][0]
+
+
+class BacktestForm(forms.Form):
+    """A backtest over the stored history of a market."""
+
+    strategy = forms.ChoiceField(choices=_strategy_choices, initial="sma_cross")
+    symbol = forms.ChoiceField(choices=[(s, s) for s in SYMBOLS], initial="BTC/USDT",
+                               label="Market")
+    timeframe = forms.ChoiceField(choices=[(t, t) for t in BACKTEST_TIMEFRAMES], initial="1h",
+                                  label="Candle")
+    preset = forms.ChoiceField(required=False, label="Risk preset",
+                               choices=lambda: [("", "None (strategy alone)"),
+                                                *_preset_choices()])
+    cash = forms.DecimalField(min_value=Decimal("1"), max_digits=20, decimal_places=2,
+                              initial=Decimal("10000"), label="Starting cash")
+
+    def config(self) -> dict[str, Any]:
+        """The `config` the backtest service takes (JSON-safe numbers)."""
+        data = self.cleaned_data
+        config: dict[str, Any] = {"cash": float(data["cash"])}
+        if data.get("preset"):
+            config["preset"] = data["preset"]
+        return config
+
+
+class ApiKeyForm(forms.Form):
+    """A new API key: a name, its scopes and how long it lives."""
+
+    name = forms.CharField(max_length=80)
+    scopes = forms.MultipleChoiceField(choices=Scope.choices, initial=[Scope.READ],
+                                       widget=forms.CheckboxSelectMultiple)
+    days = forms.IntegerField(min_value=1, max_value=365, initial=90, label="Expires after (days)")
+
+
+class PaperAccountForm(forms.Form):
+    """A simulated exchange account with a starting balance."""
+
+    label = forms.CharField(max_length=80, initial="Paper")
+    exchange_id = forms.ChoiceField(choices=[(e, e.capitalize()) for e in SUPPORTED_EXCHANGES],
+                                    initial="binance", label="Exchange")
+    paper_starting_balance = forms.DecimalField(min_value=Decimal("1"), max_digits=20,
+                                                decimal_places=2, initial=Decimal("10000"),
+                                                label="Starting balance")
+    quote_currency = forms.CharField(max_length=10, initial="USDT", label="Quote currency")

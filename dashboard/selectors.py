@@ -1,0 +1,99 @@
+"""Reads behind the dashboard pages, composed from the trading selectors (always scoped).
+
+The overview needs each bot's latest equity, position and trade count; subqueries fetch them
+with the bots in one query, however many bots a tenant runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from tenants import selectors as tenant_selectors
+from tenants.models import Tenant
+from tenants.plans import PlanLimits, plan_limits
+from trading import selectors
+from trading.models import Bot, Trade
+
+
+def bot_overview_list(*, tenant: Tenant) -> QuerySet[Bot]:
+    """The tenant's bots annotated with `equity`, `position_value`, `position_amount`,
+    `position_price` and `trade_count` (None/0 before a bot's first tick or fill)."""
+    latest = (selectors.equity_list(tenant=tenant).filter(bot=OuterRef("pk"))
+              .order_by("-candle_ts"))
+    position = (selectors.position_list(tenant=tenant)
+                .filter(bot=OuterRef("pk"), symbol=OuterRef("symbol")).order_by())
+    trades = (selectors.trade_list(tenant=tenant).filter(bot=OuterRef("pk")).order_by()
+              .values("bot").annotate(count=Count("id")).values("count"))
+    return selectors.bot_list(tenant=tenant).annotate(
+        equity=Subquery(latest.values("equity")[:1]),
+        position_value=Subquery(latest.values("position_value")[:1]),
+        position_amount=Subquery(position.values("amount")[:1]),
+        position_price=Subquery(position.values("average_price")[:1]),
+        trade_count=Subquery(trades[:1]),
+    )
+
+
+def bot_overview_rows(*, tenant: Tenant) -> list[Bot]:
+    """`bot_overview_list` as a list, each bot with `pnl` (equity - capital; None before its
+    first closed candle)."""
+    bots = list(bot_overview_list(tenant=tenant))
+    for bot in bots:
+        bot.pnl = bot.equity - bot.capital if bot.equity is not None else None
+    return bots
+
+
+@dataclass(frozen=True)
+class PortfolioSummary:
+    """Totals of the overview's headline cards."""
+
+    bots: int
+    running: int
+    capital: Decimal
+    equity: Decimal
+    open_positions: int
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.equity - self.capital
+
+
+def portfolio_summary(bots: list[Bot]) -> PortfolioSummary:
+    """Totals over annotated bots; a bot that has not ticked yet counts at its capital."""
+    equity = sum(((b.equity if b.equity is not None else b.capital) for b in bots), Decimal(0))
+    return PortfolioSummary(
+        bots=len(bots), running=sum(b.status == Bot.Status.RUNNING for b in bots),
+        capital=sum((b.capital for b in bots), Decimal(0)), equity=equity,
+        open_positions=sum(bool(b.position_amount) for b in bots))
+
+
+def bot_recent_activity(*, bot: Bot, rows: int = 20) -> dict[str, list]:
+    """The bot's latest orders, trades and thoughts for its page (the live feed adds more)."""
+    tenant = bot.tenant_id
+    return {
+        "orders": list(selectors.order_list(tenant=tenant).filter(bot=bot)[:rows]),
+        "trades": list(selectors.trade_list(tenant=tenant).filter(bot=bot)[:rows]),
+        "thoughts": list(selectors.thought_list(tenant=tenant).filter(bot=bot)[:rows * 2]),
+        "closed_trades": selectors.trade_list(tenant=tenant).filter(
+            bot=bot, status=Trade.Status.CLOSED).count(),
+    }
+
+
+@dataclass(frozen=True)
+class PlanUsage:
+    """The tenant's plan, its limits and how much of them is used."""
+
+    plan: str
+    label: str
+    limits: PlanLimits
+    bots: int
+    members: int
+
+
+def plan_usage(*, tenant: Tenant) -> PlanUsage:
+    """The plan table's row for `tenant` with its current counts."""
+    return PlanUsage(plan=tenant.plan, label=tenant.get_plan_display(),
+                     limits=plan_limits(tenant.plan),
+                     bots=selectors.bot_list(tenant=tenant).count(),
+                     members=tenant_selectors.membership_list(tenant=tenant).count())
