@@ -121,7 +121,8 @@ def alert_auto_pause(*, bot_name: str, symbol: str, reason: str) -> str:
 
 def alert_order_failed(*, bot_name: str, symbol: str, side: str, error: str) -> str:
     """An order was rejected or failed."""
-    return f"❗ A {side} order of bot {bot_name} ({symbol}) failed.\nError: {error}"
+    what = f"A {side} order" if side else "An order"
+    return f"❗ {what} of bot {bot_name} ({symbol}) failed.\nError: {error}"
 
 
 def alert_drift(*, bot_name: str, summary: str) -> str:

@@ -97,20 +97,24 @@ def link_redeem(*, code: str, chat: ChatInfo) -> TelegramLink:
     """Link `chat` to the code's tenant and member; the code works once, for 10 minutes.
 
     The tenant comes only from the code row, so a code can never bind a chat elsewhere; a chat
-    already linked (to any tenant) is refused rather than silently moved.
+    already linked (to any tenant) is refused rather than silently moved, and the refused code
+    stays usable (the transaction rolls back).
     """
-    row = (TelegramLinkCode.objects.select_for_update().select_related("tenant", "user")
-           .filter(code_hash=_code_hash(code)).first())
     now = timezone.now()
-    if row is None or row.used_at is not None or row.expires_at <= now:
+    code_hash = _code_hash(code)
+    # Spending the code is the first statement: a conditional UPDATE that one of two racing
+    # /start commands wins, on any database (SQLite included).
+    spent = TelegramLinkCode.objects.filter(
+        code_hash=code_hash, used_at__isnull=True, expires_at__gt=now,
+    ).update(used_at=now, used_by_chat_id=chat.chat_id)
+    if spent != 1:
         raise NotFound("This link code is not valid: it may be mistyped, used or expired. "
                        "Create a new one under Settings → Telegram.")
+    row = TelegramLinkCode.objects.select_related("tenant", "user").get(code_hash=code_hash)
     _check_chat_free(chat.chat_id, row.tenant_id)
     membership = membership_list(tenant=row.tenant).filter(user=row.user).first()
     if membership is None or not row.tenant.is_active:
         raise Forbidden("The member this code was made for can no longer use this workspace.")
-    row.used_at, row.used_by_chat_id = now, chat.chat_id
-    row.save(update_fields=["used_at", "used_by_chat_id"])
     link = _link_create(row, chat, now)
     audit_record(tenant=row.tenant, actor=Actor.for_member(membership, via="telegram"),
                  action="telegram.link", target=link.label,
@@ -358,7 +362,7 @@ def alert_order_failed(*, tenant_id: int, bot_id: int, order_id: int | None,
     bot = selectors.bot_get(tenant=tenant_id, bot_id=bot_id)
     return alert_notify(tenant_id=tenant_id, kind=AlertKind.ORDER_FAILED,
                         text=messages.alert_order_failed(bot_name=bot.name, symbol=bot.symbol,
-                                                         side=side or "an", error=error[:300]),
+                                                         side=side, error=error[:300]),
                         dedup_key=f"{order_id or error[:40]}")
 
 

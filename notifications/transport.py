@@ -36,6 +36,7 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
 MAX_TEXT = 4096  # Telegram's limit for one message
 USERNAME_CACHE_SECONDS = 3600
+USERNAME_RETRY_SECONDS = 60
 # BadRequest descriptions that mean the chat cannot be written to any more.
 CHAT_GONE_MARKERS = ("chat not found", "group chat was deleted", "chat_id is empty",
                      "peer_id_invalid", "user not found")
@@ -172,6 +173,8 @@ def bot_username() -> str | None:
             username = async_to_sync(_get_username)()
         except TelegramError as exc:
             logger.warning("telegram getMe failed: %s", redact(exc.message))
+            # Remember the failure briefly so a page does not wait on a dead API every time.
+            cache.set(key, "", USERNAME_RETRY_SECONDS)
             return None
         cache.set(key, username, USERNAME_CACHE_SECONDS)
     return username or None

@@ -117,6 +117,9 @@ def telegram_webhook(request: HttpRequest, token: str) -> HttpResponse:
     header = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
     if not transport.webhook_request_allowed(token, header):
         return HttpResponseForbidden("Forbidden")
+    if not transport.is_configured():
+        return JsonResponse({"ok": False, "description": "Telegram is not configured."},
+                            status=503)
     if len(request.body) > MAX_UPDATE_BYTES:
         return HttpResponseBadRequest("Update too large")
     try:

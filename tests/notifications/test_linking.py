@@ -144,3 +144,36 @@ def test_after_unlinking_the_chat_can_be_linked_again(cast, fake_telegram):
     code = issue_code(cast.tenant_a, cast.tina)
     assert "Linked to" in ask(fake_telegram, CHATS["tina"], f"/start {code}")
 
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_chats_racing_with_one_code_link_only_one(fake_telegram):
+    import threading
+
+    from django.db import connection
+
+    from aitrader.errors import ServiceError
+    from tests.base import build_world
+    from tests.notifications.conftest import build_cast
+
+    cast = build_cast(build_world())
+    code = issue_code(cast.tenant_a, cast.tina)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def redeem(chat_id: int) -> None:
+        barrier.wait()
+        try:
+            services.link_redeem(code=code, chat=services.ChatInfo(chat_id=chat_id))
+            outcomes.append("linked")
+        except ServiceError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=redeem, args=(chat,)) for chat in (61, 62)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(outcomes) == ["linked", "refused"]
+    assert TelegramLink.objects.count() == 1

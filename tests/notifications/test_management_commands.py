@@ -102,3 +102,32 @@ def test_telegram_webhook_refuses_plain_http(fake_telegram):
     with pytest.raises(CommandError, match="https://"):
         _run("telegram_webhook", "--set", "http://trade.example.com")
 
+
+
+def test_run_telegram_with_a_refused_token_fails_without_printing_it(fake_telegram, settings):
+    settings.AITRADER_TELEGRAM_BOT_TOKEN = "777:refused-secret-token"
+    with pytest.raises(CommandError) as raised:
+        _run("run_telegram", "--once", "--timeout", "0")
+    assert "refused-secret-token" not in str(raised.value)
+    assert "<token>" in str(raised.value) or "rejected" in str(raised.value)
+
+
+def test_the_embedded_scheduler_pass_sends_due_checkins(cast, fake_telegram,
+                                                        django_capture_on_commit_callbacks):
+    from notifications.tasks import run_notifications_pass
+
+    link_chat(cast, "tina")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_notifications_pass() == {"checkins": 1, "retried": 0}
+        assert run_notifications_pass() == {"checkins": 0, "retried": 0}
+    assert len(fake_telegram.texts(CHATS["tina"])) == 1
+
+
+def test_the_embedded_scheduler_pass_never_raises(cast, settings, caplog):
+    from notifications.tasks import run_notifications_pass
+
+    link_chat(cast, "tina")
+    settings.AITRADER_TELEGRAM_BOT_TOKEN = "1:abcdefghijkl"
+    settings.AITRADER_TELEGRAM_CHECKIN_INTERVAL_MINUTES = "thirty"  # a broken deployment
+    assert run_notifications_pass() == {"checkins": 0, "retried": 0}
+    assert "notifications pass failed" in caplog.text

@@ -73,3 +73,9 @@ def test_an_unknown_chat_through_the_webhook_gets_the_refusal_only(cast, fake_te
     _post(_url(), fake_telegram.command(777, "/status"), settings.AITRADER_TELEGRAM_WEBHOOK_SECRET)
     assert [m["text"][:30] for m in fake_telegram.sent_messages()] == [
         "Hello! This chat is not linked"]
+
+
+def test_without_a_bot_token_it_answers_503_not_a_traceback(fake_telegram, settings):
+    path, secret = _url(), settings.AITRADER_TELEGRAM_WEBHOOK_SECRET
+    settings.AITRADER_TELEGRAM_BOT_TOKEN = ""
+    assert _post(path, {"update_id": 1}, secret).status_code == 503

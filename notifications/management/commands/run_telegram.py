@@ -8,9 +8,11 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
+from telegram.error import TelegramError
 
 from aitrader.errors import ServiceError
 from notifications.handlers import POLL_TIMEOUT, poll
+from notifications.transport import redact
 
 
 class Command(BaseCommand):
@@ -33,6 +35,8 @@ class Command(BaseCommand):
             handled = poll(stop=stop, once=options["once"], timeout=options["timeout"])
         except ServiceError as exc:
             raise CommandError(exc.message) from None
+        except TelegramError as exc:  # e.g. the token was refused; PTB's message quotes it
+            raise CommandError(f"Telegram: {redact(exc.message)}") from None
         self.stderr.write(f"Stopped after {handled} update(s).")
 
     def _on_signals(self, stop: threading.Event) -> None:
