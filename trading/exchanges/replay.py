@@ -161,6 +161,10 @@ class ReplayExchange:
         """Refused: use the paper exchange for simulated trading."""
         raise InvalidOrder(ORDERS_REFUSED)
 
+    def fetch_order_trades(self, symbol: str, state: OrderState) -> list[TradeFill]:
+        """Refused: use the paper exchange for simulated trading."""
+        raise InvalidOrder(ORDERS_REFUSED)
+
     def close(self) -> None:
         """Nothing to release."""
 
