@@ -7,6 +7,8 @@ from notifications.models import NotificationSettings, TelegramDelivery, Telegra
 
 @admin.register(TelegramLink)
 class TelegramLinkAdmin(admin.ModelAdmin):
+    """Linked chats; staff can only deactivate (through the service, which audits)."""
+
     list_display = ["chat_id", "chat_title", "tenant", "user", "active", "checkins_enabled",
                     "checkin_interval_minutes", "next_checkin_at", "created_at"]
     list_filter = ["active", "checkins_enabled", "chat_type"]
@@ -26,6 +28,8 @@ class TelegramLinkAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationSettings)
 class NotificationSettingsAdmin(admin.ModelAdmin):
+    """Per-tenant alert switches."""
+
     list_display = ["tenant", "auto_pause", "order_failed", "drift", "vault", "updated_at"]
     list_select_related = ["tenant"]
     readonly_fields = ["tenant", "updated_at", "updated_by"]
@@ -33,6 +37,8 @@ class NotificationSettingsAdmin(admin.ModelAdmin):
 
 @admin.register(TelegramDelivery)
 class TelegramDeliveryAdmin(admin.ModelAdmin):
+    """The outbound message log, read-only: what was sent, retried or dropped, and why."""
+
     list_display = ["kind", "tenant", "link", "status", "attempts", "next_attempt_at",
                     "created_at", "sent_at", "last_error"]
     list_filter = ["status", "kind"]

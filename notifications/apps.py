@@ -3,6 +3,8 @@ from django.apps import AppConfig
 
 
 class NotificationsConfig(AppConfig):
+    """Connects the alert receivers and the token-redacting log filter at start-up."""
+
     name = "notifications"
     verbose_name = "Notifications"
 

@@ -81,6 +81,8 @@ class TelegramLinkCode(TenantScopedModel):
 
 
 class AlertKind(models.TextChoices):
+    """Alert types a tenant can switch on or off (a field of NotificationSettings each)."""
+
     AUTO_PAUSE = "auto_pause", "Bot auto-paused by a circuit breaker"
     ORDER_FAILED = "order_failed", "Order rejected or failed"
     DRIFT = "drift", "Reconciliation drift"

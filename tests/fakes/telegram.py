@@ -65,6 +65,8 @@ class Fault:
 
 @dataclass
 class _State:
+    """Everything a test can observe or arrange; replaced whole by reset()."""
+
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     blocked: dict[int, tuple[int, str]] = field(default_factory=dict)
@@ -281,6 +283,8 @@ class FakeTelegram:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """Routes /bot<token>/<method> to the FakeTelegram it belongs to."""
+
     telegram: FakeTelegram
     protocol_version = "HTTP/1.1"
     # One buffered write per answer and no Nagle: otherwise headers and body go out as two

@@ -16,6 +16,8 @@ from notifications.transport import redact
 
 
 class Command(BaseCommand):
+    """See the module docstring."""
+
     help = "Answer Telegram commands by long polling (development; production uses the webhook)."
 
     def add_arguments(self, parser) -> None:

@@ -10,6 +10,8 @@ from notifications import services, transport
 
 
 class Command(BaseCommand):
+    """See the module docstring."""
+
     help = "Send the Telegram check-ins that are due now (and re-queue overdue deliveries)."
 
     def handle(self, *args, **options) -> None:

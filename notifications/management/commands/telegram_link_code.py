@@ -12,6 +12,8 @@ from tenants.selectors import membership_list, tenant_get_by_slug
 
 
 class Command(BaseCommand):
+    """See the module docstring."""
+
     help = "Create a one-time Telegram link code for a member of a tenant and print it."
 
     def add_arguments(self, parser) -> None:

@@ -12,6 +12,8 @@ from notifications import transport
 
 
 class Command(BaseCommand):
+    """See the module docstring."""
+
     help = "Set, show or delete the Telegram webhook of the platform bot."
 
     def add_arguments(self, parser) -> None:
