@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from tenants.models import Membership, Role, Tenant
+from tenants.models import Membership, Tenant
 from tests.base import make_user, owner_actor
 from tests.trading.markets import SteppingMarket
 from trading.engine import run_tick
@@ -52,12 +52,3 @@ def member_client(tenant: Tenant, role: str) -> APIClient:
     client.force_login(user)
     return client
 
-
-@pytest.fixture
-def trader_client(world) -> APIClient:
-    return member_client(world.tenant_a, Role.TRADER)
-
-
-@pytest.fixture
-def admin_client(world) -> APIClient:
-    return member_client(world.tenant_a, Role.ADMIN)

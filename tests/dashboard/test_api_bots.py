@@ -8,8 +8,8 @@ import pytest
 from tenants.models import Role, Tenant
 from tenants.plans import Plan
 from tests.base import owner_actor
-from tests.dashboard.conftest import member_client
-from trading.models import Bot, ExchangeAccount, TradingMode
+from tests.dashboard.conftest import member_client, paper_bot, tick
+from trading.models import Bot, ExchangeAccount, Trade, TradingMode
 from trading.services.accounts import exchange_account_create
 
 BOTS = "/api/v1/bots/"
@@ -269,3 +269,31 @@ def test_the_strategy_of_a_bot_cannot_be_swapped_by_an_update(control, bot_url):
     control.patch(bot_url, {"strategy": "grid", "symbol": "ETH/USDT"}, format="json")
     bot = Bot.objects.get()
     assert (bot.strategy, bot.symbol) == ("sma_cross", "BTC/USDT")
+
+
+def test_the_bot_list_costs_the_same_queries_for_1_bot_as_for_30(world, control, account_a,
+                                                                 django_assert_num_queries):
+    _set_plan(world.tenant_a, Plan.ENTERPRISE)  # Pro stops at 10 bots
+    reader = world.client_with_key(world.read_key_a)
+    control.post(BOTS, _body(account_a, name="bot 0"), format="json")
+    reader.get(BOTS)
+    with django_assert_num_queries(3):  # the key, the count, the page (accounts joined)
+        assert len(reader.get(BOTS).json()["results"]) == 1
+    for n in range(1, 30):
+        control.post(BOTS, _body(account_a, name=f"bot {n}"), format="json")
+    with django_assert_num_queries(3):
+        assert len(reader.get(BOTS).json()["results"]) == 30
+
+
+# --- candles for the chart ---------------------------------------------------------------------
+
+def test_candles_show_the_closed_candles_and_the_bots_trade_marks(world, market):
+    bot = paper_bot(world.tenant_a)
+    tick(bot, market, 150)
+    body = world.client_with_key(world.read_key_a).get(f"{BOTS}{bot.pk}/candles/").json()
+    assert body["candles"]
+    newest_closed = int(market.candles.timestamp[market.cursor - 1])
+    assert body["candles"][-1][0] == newest_closed
+    trades = Trade.objects.filter(bot=bot)
+    assert trades.exists()
+    assert {mark["id"] for mark in body["marks"]} == set(trades.values_list("pk", flat=True))
