@@ -16,7 +16,7 @@ urlpatterns = [
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),
     path("2fa/", views.two_factor, name="two_factor"),
     path("password/change/", auth_views.PasswordChangeView.as_view(
-        template_name="accounts/password_change.html",
+        template_name="accounts/form_page.html", extra_context={"title": "Change your password"},
         success_url=reverse_lazy("password_change_done")), name="password_change"),
     path("password/change/done/", auth_views.PasswordChangeDoneView.as_view(
         template_name="accounts/message.html",
@@ -24,7 +24,7 @@ urlpatterns = [
                        "text": "Your password is changed; your other sessions are signed out."}),
         name="password_change_done"),
     path("password/reset/", auth_views.PasswordResetView.as_view(
-        template_name="accounts/password_reset.html",
+        template_name="accounts/form_page.html", extra_context={"title": "Reset your password"},
         email_template_name="accounts/password_reset_email.txt",
         success_url=reverse_lazy("password_reset_done")), name="password_reset"),
     path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(
@@ -33,7 +33,7 @@ urlpatterns = [
                        "text": "If an account uses that address, a reset link is on its way."}),
         name="password_reset_done"),
     path("password/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
-        template_name="accounts/password_reset_confirm.html",
+        template_name="accounts/form_page.html", extra_context={"title": "Choose a new password"},
         success_url=reverse_lazy("password_reset_complete")), name="password_reset_confirm"),
     path("password/reset/complete/", auth_views.PasswordResetCompleteView.as_view(
         template_name="accounts/message.html",
