@@ -27,6 +27,7 @@ from trading.exchanges.base import (
 from trading.models import Bot, Order
 from trading.services.guards import LiveOrderRefused, live_order_guard
 from trading.services.ledger import fill_record
+from trading.signals import order_failed
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def order_submit(*, bot: Bot, order: Order, exchange: Exchange) -> Order:
     try:
         live_order_guard(bot=bot, order=order, exchange=exchange)
     except LiveOrderRefused as exc:  # refused before anything reaches the exchange
-        return _mark(order, Order.Status.REJECTED, exc.message)
+        return _mark(order, Order.Status.REJECTED, exc.message, alert=False)  # guard alerted
     request = OrderRequest(symbol=order.symbol, side=order.side, type=order.type,
                            amount=order.amount, price=order.price,
                            client_order_id=order.client_order_id)
@@ -128,12 +129,16 @@ def _fills_of(exchange: Exchange, order: Order, state: OrderState) -> list:
     return exchange.fetch_order_trades(order.symbol, state)
 
 
-def _mark(order: Order, status: str, error: str) -> Order:
+def _mark(order: Order, status: str, error: str, *, alert: bool = True) -> Order:
     order.status, order.error = status, error[:300]
     order.save(update_fields=["status", "error", "updated_at"])
     publish_on_commit(order.tenant_id, "order", order.bot_id, _order_event(order))
     if status == Order.Status.REJECTED:
         logger.warning("order %s rejected: %s", order.client_order_id, order.error)
+    if status == Order.Status.REJECTED and alert:
+        transaction.on_commit(lambda: order_failed.send(
+            sender=Order, tenant_id=order.tenant_id, bot_id=order.bot_id, order_id=order.pk,
+            error=order.error, side=order.side))
     return order
 
 
