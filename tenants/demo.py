@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
 
 from tenants.models import User
 from tenants.plans import Plan

@@ -72,7 +72,8 @@ def test_a_key_receives_its_tenants_events_and_never_another_tenants(world):
 
 def test_a_session_cookie_authenticates_a_browser(world, client):
     client.force_login(world.alice)
-    cookie = f"{django_settings.SESSION_COOKIE_NAME}={client.cookies[django_settings.SESSION_COOKIE_NAME].value}"
+    name = django_settings.SESSION_COOKIE_NAME
+    cookie = f"{name}={client.cookies[name].value}"
 
     async def scenario():
         communicator = _communicator(cookie=cookie)

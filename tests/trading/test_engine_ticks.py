@@ -80,7 +80,8 @@ def test_stale_market_data_auto_pauses_with_the_reason(paper_bot, market):
     assert bot.status == Bot.Status.PAUSED
     assert "market data stale" in bot.paused_reason
     assert "paused" in {o.status for o in outcomes}
-    assert Thought.objects.filter(bot=paper_bot, kind="breaker", summary__startswith="Paused").exists()
+    assert Thought.objects.filter(bot=paper_bot, kind="breaker",
+                                  summary__startswith="Paused").exists()
 
 
 def test_a_dead_feed_auto_pauses_after_the_disconnect_limit(world, market):
