@@ -114,8 +114,13 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL, "KEY_PREFIX": "aitrader"}}
+    # redis-py 8 gives every socket read a 5 s timeout by default, the same 5 s the layer's
+    # blocking pop (BZPOPMIN) waits on an idle channel: the read then fails and tears down a
+    # live WebSocket every few idle seconds (django/channels_redis#422). Reads may wait longer.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                  "CONFIG": {"hosts": [REDIS_URL], "prefix": "aitrader"}}}
+                                  "CONFIG": {"hosts": [{"address": REDIS_URL,
+                                                        "socket_timeout": 15}],
+                                             "prefix": "aitrader"}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                           "LOCATION": "aitrader"}}
