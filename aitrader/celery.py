@@ -19,4 +19,6 @@ app.conf.beat_schedule = {
     "schedule-due-bots": {"task": "trading.tasks.schedule_due_bots", "schedule": 2.0},
     # Telegram: claim due check-ins (exactly once per link per interval) and retry strays.
     "send-due-checkins": {"task": "notifications.tasks.send_due_checkins", "schedule": 60.0},
+    # ML: start scheduled retrainings that are due; fail training runs whose worker vanished.
+    "retrain-due-models": {"task": "mlmodels.tasks.retrain_due_models", "schedule": 300.0},
 }

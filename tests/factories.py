@@ -203,3 +203,14 @@ def make_telegram_delivery(tenant: Tenant) -> TelegramDelivery:
     link = make_telegram_link(tenant)
     return TelegramDelivery.objects.create(tenant=tenant, link=link, kind="checkin",
                                            dedup_key=f"factory:{next(_counter)}", text="hello")
+
+
+# --- mlmodels -------------------------------------------------------------------------------
+from mlmodels.models import MLModel  # noqa: E402
+
+
+@factory(MLModel)
+def make_mlmodel(tenant: Tenant) -> MLModel:
+    return MLModel.objects.create(tenant=tenant, symbol="BTC/USDT", timeframe="1h",
+                                  version=next(_counter), feature_set="ohlcv_v1",
+                                  status=MLModel.Status.READY, trained_at=timezone.now())

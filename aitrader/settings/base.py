@@ -282,6 +282,17 @@ AITRADER_WS_HEARTBEAT_SECONDS = env_int("AITRADER_WS_HEARTBEAT_SECONDS", 25, min
 AITRADER_WS_MAX_PER_USER = env_int("AITRADER_WS_MAX_PER_USER", 20, minimum=1)
 AITRADER_WS_MAX_PER_TENANT = env_int("AITRADER_WS_MAX_PER_TENANT", 500, minimum=1)
 
+# --- ML models: training subprocess limits, inference threads ---------------------------------
+# Wall-clock limit of one training run (the subprocess is killed past it); a walk-forward fold
+# gets the same limit.
+AITRADER_ML_TRAIN_TIMEOUT_SECONDS = env_int("AITRADER_ML_TRAIN_TIMEOUT_SECONDS", 900, minimum=5)
+# Address-space cap of the training subprocess; torch alone maps ~650 MB, so at least 1 GB.
+AITRADER_ML_TRAIN_MEMORY_MB = env_int("AITRADER_ML_TRAIN_MEMORY_MB", 3072, minimum=1024)
+# Threads of training and of inference; fixed so the same seed gives the same model.
+AITRADER_ML_TRAIN_THREADS = env_int("AITRADER_ML_TRAIN_THREADS", 1, minimum=1, maximum=64)
+AITRADER_ML_INFERENCE_THREADS = env_int("AITRADER_ML_INFERENCE_THREADS", 1, minimum=1,
+                                        maximum=64)
+
 # --- Telegram ------------------------------------------------------------------------------------
 AITRADER_TELEGRAM_BOT_TOKEN = env_str("AITRADER_TELEGRAM_BOT_TOKEN", "")
 AITRADER_TELEGRAM_API_BASE_URL = env_str("AITRADER_TELEGRAM_API_BASE_URL",

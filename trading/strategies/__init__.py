@@ -8,25 +8,34 @@ from trading.strategies.base import Param, Strategy
 from trading.strategies.bollinger_breakout import BollingerBreakout
 from trading.strategies.dca import Dca
 from trading.strategies.grid import Grid
+from trading.strategies.ml_signal import MlSignal, SignalUnavailable, StrategyScope
 from trading.strategies.rsi_reversion import RsiReversion
 from trading.strategies.sma_cross import SmaCross
 
 STRATEGIES: dict[str, type[Strategy]] = {
     strategy.key: strategy
-    for strategy in (SmaCross, RsiReversion, BollingerBreakout, Dca, Grid)
+    for strategy in (SmaCross, RsiReversion, BollingerBreakout, Dca, Grid, MlSignal)
 }
 
-__all__ = ["STRATEGIES", "Param", "Strategy", "get_strategy", "strategy_list"]
+__all__ = ["STRATEGIES", "Param", "SignalUnavailable", "Strategy", "StrategyScope",
+           "get_strategy", "strategy_list"]
 
 
-def get_strategy(key: str) -> type[Strategy]:
-    """The strategy class registered as `key`; ValidationFailed naming `strategy` otherwise."""
+def get_strategy(key: str, *, scope: StrategyScope | None = None) -> type[Strategy]:
+    """The strategy class registered as `key`; ValidationFailed naming `strategy` otherwise.
+
+    With `scope` (the bot's tenant, symbol and timeframe), ml_signal comes bound to it: it is
+    the one strategy that reads tenant data (a model). The others ignore the scope.
+    """
     try:
-        return STRATEGIES[key]
+        strategy = STRATEGIES[key]
     except (KeyError, TypeError):
         known = ", ".join(sorted(STRATEGIES))
         raise ValidationFailed(f"Unknown strategy {key!r}; choose one of: {known}.",
                                field="strategy") from None
+    if scope is not None and issubclass(strategy, MlSignal):
+        return strategy.bound(scope)
+    return strategy
 
 
 def strategy_list() -> list[dict[str, Any]]:
