@@ -104,8 +104,11 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            # WAL lets the in-process scheduler write while pages read.
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20},
+            # WAL lets the in-process scheduler write while pages read. IMMEDIATE takes the write
+            # lock when a transaction begins, so a request waits (timeout) for a tick's commit
+            # instead of failing with "database is locked" when its read turns into a write.
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20,
+                        "transaction_mode": "IMMEDIATE"},
         }
     }
 
