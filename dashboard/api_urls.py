@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from dashboard.apis.accounts import ApiKeyViewSet, ExchangeAccountViewSet
+from dashboard.apis.audit import AuditExportApi
 from dashboard.apis.backtests import BacktestViewSet
 from dashboard.apis.bots import BotViewSet
 from dashboard.apis.export import TradeExportApi
@@ -36,6 +37,7 @@ urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
     path("strategies/", StrategyListApi.as_view(), name="strategies"),
     path("export/trades.csv", TradeExportApi.as_view(), name="export-trades"),
+    path("audit-events/export.csv", AuditExportApi.as_view(), name="audit-export"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file (?script): an inline one breaks the CSP.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

@@ -10,24 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import uuid
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from aitrader.errors import NotFound
 from dashboard.events import events_since
 from dashboard.live import hub
+from dashboard.ratelimits import ws_slot_keys, ws_slots
 from trading import selectors
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY = 4429
+CLOSE_TRY_AGAIN = 1013
 _tokens = itertools.count(1)
-_connections: dict[tuple[str, object], int] = {}
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -48,11 +52,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.bot_id = await self._bot_filter(query.get("bot", [None])[0])
         if self.bot_id == -1:
             return await self.close(code=CLOSE_NOT_FOUND)
-        self.limit_keys = [("tenant", self.tenant_id), ("user", actor.user.pk if actor.user
-                                                      else f"key-{actor.api_key.pk}")]
-        if not self._take_slot():
-            return await self.close(code=CLOSE_TOO_MANY)
         self.token = next(_tokens)
+        self.slot_keys = ws_slot_keys(actor)
+        self.slot_id = f"{uuid.uuid4().hex}:{self.token}"
+        try:
+            self.holds_slot = await sync_to_async(ws_slots().take)(self.slot_keys, self.slot_id)
+        except RedisError:  # the shared counter is down: refuse rather than count nothing
+            return await self.close(code=CLOSE_TRY_AGAIN)
+        if not self.holds_slot:
+            return await self.close(code=CLOSE_TOO_MANY)
         await hub().subscribe(self.tenant_id, self.token, self._deliver)
         await self.accept()
         self.heartbeat = asyncio.create_task(self._heartbeat())
@@ -72,25 +80,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return -1
         return bot_id
 
-    def _take_slot(self) -> bool:
-        limits = {"tenant": settings.AITRADER_WS_MAX_PER_TENANT,
-                  "user": settings.AITRADER_WS_MAX_PER_USER}
-        if any(_connections.get(key, 0) >= limits[key[0]] for key in self.limit_keys):
-            return False
-        for key in self.limit_keys:
-            _connections[key] = _connections.get(key, 0) + 1
-        self.holds_slot = True
-        return True
-
     async def disconnect(self, code: int) -> None:
         if self.heartbeat is not None:
             self.heartbeat.cancel()
-        if self.token is not None:
-            await hub().unsubscribe(self.tenant_id, self.token)
         if self.holds_slot:
-            for key in self.limit_keys:
-                _connections[key] -= 1
+            await hub().unsubscribe(self.tenant_id, self.token)
             self.holds_slot = False
+            with contextlib.suppress(RedisError):  # an unreleased slot lapses by itself
+                await sync_to_async(ws_slots().release)(self.slot_keys, self.slot_id)
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "resume":
@@ -119,6 +116,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             while True:
                 await asyncio.sleep(settings.AITRADER_WS_HEARTBEAT_SECONDS)
                 await self.send_json({"type": "ping", "ts": timezone.now().isoformat()})
+                with contextlib.suppress(RedisError):  # keeps the shared slot from lapsing
+                    await sync_to_async(ws_slots().refresh)(self.slot_keys, self.slot_id)
 
 
 def _int(raw) -> int | None:

@@ -31,7 +31,10 @@ def api_exception_handler(exc, context):
         body = {"code": exc.code, "message": exc.message}
         if exc.field:
             body["fields"] = {exc.field: [exc.message]}
-        return Response({"error": body}, status=exc.status_code)
+        # Rate limits (429) and a rate-limit store that is down (503) say when to come back.
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return Response({"error": body}, status=exc.status_code, headers=headers)
     if isinstance(exc, Http404):  # DRF converts these too, but the code comes from `exc`
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):

@@ -5,9 +5,12 @@ where it would end up in proxy logs. The resolved Actor is put in `scope["actor"
 """
 from __future__ import annotations
 
+import time
+
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 
+from dashboard.security import session_is_current
 from tenants.actors import Actor
 from tenants.authentication import presented_key
 from tenants.net import client_ip, user_agent
@@ -38,6 +41,8 @@ def _resolve_actor(scope: dict) -> Actor | None:
     if user is None or not user.is_authenticated:
         return None
     session = scope.get("session") or {}
+    if not session_is_current(session, int(time.time())):  # idle or past its lifetime
+        return None
     membership = membership_get_for_user(user=user, tenant_id=session.get("tenant_id"))
     if membership is None:
         return None

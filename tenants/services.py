@@ -46,6 +46,22 @@ def audit_record(*, tenant: Tenant, actor: Actor, action: str, target: str = "",
         user_agent=(actor.user_agent or "")[:300])
 
 
+def user_login_audit(*, user: User, succeeded: bool, ip: str | None, user_agent: str,
+                     reason: str = "") -> int:
+    """Audit a sign-in (or a failed one, with the step that failed) in every tenant of `user`;
+    returns the rows written. An account in no tenant leaves nothing to audit."""
+    memberships = Membership.objects.filter(user=user).select_related("tenant", "user")
+    action = "login.success" if succeeded else "login.failure"
+    details = {} if succeeded else {"reason": reason}
+    written = 0
+    for membership in memberships:
+        actor = Actor.for_member(membership, via="web", ip=ip, user_agent=user_agent)
+        audit_record(tenant=membership.tenant, actor=actor, action=action, target=user.email,
+                     details=details)
+        written += 1
+    return written
+
+
 def _check_password(password: str, user: User | None = None) -> None:
     try:
         validate_password(password, user)

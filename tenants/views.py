@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.signals import user_login_failed
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -87,6 +88,9 @@ def login_2fa(request: HttpRequest) -> HttpResponse:
             next_url = request.session.pop(PENDING_NEXT_KEY, reverse("dashboard:overview"))
             request.session.pop(PENDING_2FA_KEY, None)
             return _complete_login(request, user, next_url)
+        # A wrong code is a failed sign-in: audited and counted like a wrong password.
+        user_login_failed.send(sender=__name__, credentials={"username": user.email,
+                                                             "step": "2fa"}, request=request)
         form.add_error("code", "That code is not valid; check the time on your device.")
     return render(request, "accounts/login_2fa.html", {"form": form})
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.forms.models import model_to_dict
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from notifications.models import TelegramLink
@@ -77,7 +78,8 @@ LIST_URLS: dict[str, type] = {
 EXEMPT_LIST_URLS = {
     "api:me": "describes the caller's own tenant",
     "api:strategies": "the global strategy registry, no tenant rows",
-    "api:export-trades": "CSV; cross-tenant rows checked in tests/dashboard/test_export.py",
+    "api:export-trades": "CSV; cross-tenant rows checked in tests/dashboard/test_api_export.py",
+    "api:audit-export": "CSV; cross-tenant rows checked in tests/security/test_audit_export.py",
     "api:equity-portfolio": "aggregate; cross-tenant sums checked in test_api_equity.py",
     "api:schema": "static OpenAPI document",
     "api:docs": "static docs page",
@@ -134,13 +136,16 @@ def test_every_api_list_url_is_covered():
     assert not uncovered, f"add these list URLs to LIST_URLS (or exempt them): {uncovered}"
 
 
-def _other_tenant_clients(world, url_name: str, url: str):
-    """Tenant B's callers: its owner's session, and for API URLs its control key too
-    (unless the endpoint refuses keys outright, which reveals nothing either)."""
+def _other_tenant_clients(world, url_name: str, url: str, *, read_key: bool = False):
+    """Tenant B's callers: its owner's session, and for API URLs its control key (and, when
+    asked, its read key) too, unless the endpoint refuses keys outright, which reveals
+    nothing either."""
     clients = {"charlie's session": world.client_for(world.charlie)}
     view = getattr(resolve(url).func, "cls", None)
     if url_name.startswith("api:") and not getattr(view, "session_only", False):
         clients["tenant B's control key"] = world.client_with_key(world.control_key_b)
+        if read_key:
+            clients["tenant B's read key"] = world.client_with_key(world.read_key_b)
     return clients
 
 
@@ -158,14 +163,57 @@ def test_other_tenant_gets_404_for_every_object_url(world, url_name):
     assert model.objects.filter(pk=obj.pk).exists(), "a refused request must change nothing"
 
 
+# BOLA: every method, not only the ones a URL serves; an id no row has is the yardstick.
+ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+MISSING_ID = 2_000_000_000
+
+
+def _call(client, url_name: str, url: str, method: str, body: dict):
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return getattr(client, method.lower())(url)
+    body_format = "json" if url_name.startswith("api:") else "multipart"
+    return getattr(client, method.lower())(url, body, format=body_format)
+
+
+def _answer(response) -> tuple[int, bytes]:
+    """Status and error body, which must not tell a foreign object from a missing one
+    either (less the per-response CSP nonce and CSRF token of an HTML page)."""
+    if response.status_code < 300:
+        return response.status_code, b""
+    return response.status_code, re.sub(rb'(nonce|value)="[^"]*"', b"", response.content)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url_name", sorted(OBJECT_URLS))
+def test_another_tenants_object_answers_like_a_missing_one_to_every_method(world, url_name):
+    """Sessions, read keys and control keys of tenant B, every HTTP method: the answer for
+    tenant A's object is the answer for an id that does not exist, and nothing changes."""
+    model, kwarg, _methods, body = OBJECT_URLS[url_name]
+    obj = make(model, world.tenant_a)
+    before = model_to_dict(model.objects.get(pk=obj.pk))
+    url = reverse(url_name, kwargs={kwarg: obj.pk})
+    missing_url = reverse(url_name, kwargs={kwarg: MISSING_ID})
+    for label, client in _other_tenant_clients(world, url_name, url, read_key=True).items():
+        for method in ALL_METHODS:
+            foreign = _call(client, url_name, url, method, body)
+            missing = _call(client, url_name, missing_url, method, body)
+            where = f"{method} {url} as {label}"
+            assert _answer(foreign) == _answer(missing), where
+            # OPTIONS describes the endpoint (the same for any id), anything else must fail.
+            assert method == "OPTIONS" or not 200 <= foreign.status_code < 300, where
+    assert model_to_dict(model.objects.get(pk=obj.pk)) == before, "a refused request changed it"
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("url_name", sorted(LIST_URLS))
 def test_lists_never_show_another_tenants_rows(world, url_name):
     model = LIST_URLS[url_name]
     foreign_ids = {make(model, world.tenant_a).pk for _ in range(2)}
     url = reverse(url_name)
-    for label, client in _other_tenant_clients(world, url_name, url).items():
+    for label, client in _other_tenant_clients(world, url_name, url, read_key=True).items():
         response = client.get(url)
+        if label == "tenant B's read key" and response.status_code == 403:
+            continue  # an admin-scoped list refuses a read key outright: nothing shown
         assert response.status_code == 200, label
         body = response.json()
         rows = body["results"] if isinstance(body, dict) else body

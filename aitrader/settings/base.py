@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 
 from aitrader.settings.env import env_bool, env_choice, env_int, env_list, env_str
 from tenants.vault_keys import parse_master_keys as _parse_vault_keys
@@ -65,13 +66,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so even static files and early refusals carry the baseline headers.
+    "dashboard.security.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.security.SessionTimeoutMiddleware",
     "tenants.middleware.TenantMiddleware",
+    "dashboard.security.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -167,7 +172,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+# Absolute lifetime from sign-in and idle timeout, both enforced by
+# dashboard.security.SessionTimeoutMiddleware (the cookie age alone slides with every save).
 SESSION_COOKIE_AGE = env_int("AITRADER_SESSION_ABSOLUTE_SECONDS", 12 * 3600, minimum=60)
+AITRADER_SESSION_ABSOLUTE_SECONDS = SESSION_COOKIE_AGE
 AITRADER_SESSION_IDLE_SECONDS = env_int("AITRADER_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
 
 # --- HTTP security headers -----------------------------------------------------------------
@@ -178,7 +186,7 @@ X_FRAME_OPTIONS = "DENY"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'", "'nonce'"],
+        "script-src": ["'self'", NONCE],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
@@ -210,9 +218,11 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "dashboard.apis.base.TenantPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "dashboard.errors.api_exception_handler",
+    # Spends each request's budget (read, control, export, key creation) in the shared cache.
+    "DEFAULT_THROTTLE_CLASSES": ["dashboard.ratelimits.ApiRateLimit"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -265,7 +275,22 @@ AITRADER_DEMO_PASSWORD = env_str("AITRADER_DEMO_PASSWORD", "")
 AITRADER_RATE_LIMIT_ENABLED = env_bool("AITRADER_RATE_LIMIT_ENABLED", True)
 AITRADER_RATE_LIMIT_REQUESTS_PER_MINUTE = env_int("AITRADER_RATE_LIMIT_REQUESTS_PER_MINUTE",
                                                   300, minimum=1)
+# Reads per API key (or user) and minute, and at most BURST of them in any 10 seconds; a
+# tenant gets 4x, an IP 2x. The other budgets below work the same way (dashboard/ratelimits.py).
 AITRADER_RATE_LIMIT_BURST = env_int("AITRADER_RATE_LIMIT_BURST", 50, minimum=1)
+AITRADER_RATE_LIMIT_CONTROL_PER_MINUTE = env_int("AITRADER_RATE_LIMIT_CONTROL_PER_MINUTE", 30,
+                                                 minimum=1)
+AITRADER_RATE_LIMIT_EXPORTS_PER_HOUR = env_int("AITRADER_RATE_LIMIT_EXPORTS_PER_HOUR", 30,
+                                               minimum=1)
+AITRADER_RATE_LIMIT_KEY_CREATIONS_PER_HOUR = env_int(
+    "AITRADER_RATE_LIMIT_KEY_CREATIONS_PER_HOUR", 10, minimum=1)
+# Failed sign-ins (password, 2FA code, re-entered password) per e-mail + IP in the window.
+AITRADER_RATE_LIMIT_LOGIN_FAILURES = env_int("AITRADER_RATE_LIMIT_LOGIN_FAILURES", 5, minimum=1)
+AITRADER_RATE_LIMIT_LOGIN_WINDOW_MINUTES = env_int("AITRADER_RATE_LIMIT_LOGIN_WINDOW_MINUTES",
+                                                   15, minimum=1)
+# 401 answers per IP and minute before the IP is refused outright.
+AITRADER_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE = env_int(
+    "AITRADER_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", 60, minimum=1)
 RATELIMIT_USE_CACHE = "default"
 
 # --- Trading engine ----------------------------------------------------------------------------

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from aitrader.errors import ValidationFailed
 from dashboard.apis.base import TenantViewSet
 from dashboard.apis.filters import BotFilter
 from tenants.models import Scope
@@ -100,7 +102,7 @@ class BotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
     def close_all(self, request, pk=None):
         return self._control(bot_services.bot_close_all)
 
-    @extend_schema(responses={200: serializers.DictField()})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True)
     def candles(self, request, pk=None):
         """The bot's closed candles (shared feed) and its entries/exits, for the chart."""
@@ -127,5 +129,8 @@ def _mark(trade) -> dict:
 
 def _valid(serializer_class, data, partial: bool = False) -> dict:
     serializer = serializer_class(data=data, partial=partial)
+    unknown = sorted(set(data) - set(serializer.fields)) if hasattr(data, "keys") else []
+    if unknown:  # silently ignoring e.g. a changed symbol would mislead the caller
+        raise ValidationFailed(f"'{unknown[0]}' cannot be set here.", field=unknown[0])
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

@@ -144,7 +144,7 @@ class EquityViewSet(ValuesReadViewSet):
     @extend_schema(parameters=[
         OpenApiParameter("since_ts", int), OpenApiParameter("until_ts", int),
         OpenApiParameter("points", int, description="Most points returned (default 500).")],
-        responses={200: serializers.ListField(child=serializers.DictField())})
+        responses={200: {"type": "array", "items": {"type": "object"}}})
     @action(detail=False)
     def portfolio(self, request):
         points = _bounded_int(request.query_params.get("points"), 500, 10, 5000)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from aitrader.errors import Forbidden, ServiceError, ValidationFailed
+from dashboard.ratelimits import login_attempt_check, login_failure_count
 from tenants.actors import Actor
 from tenants.models import Role, Tenant
 from tenants.plans import plan_require_feature
@@ -127,7 +128,10 @@ def _reauthenticate(actor: Actor, password: str) -> None:
     if actor.user is None:
         raise Forbidden("Exchange credentials can only be changed by a signed-in member who "
                         "confirms their password.")
+    # Guessing the password here counts against the same budget as guessing it at sign-in.
+    login_attempt_check(username=actor.user.email, ip=actor.ip)
     if not password or not actor.user.check_password(password):
+        login_failure_count(username=actor.user.email, ip=actor.ip)
         logger.warning("exchange credentials refused for %s: password not confirmed",
                        actor.label)
         raise Forbidden("Your current password was not confirmed; enter it to change exchange "

@@ -1,0 +1,384 @@
+"""Rate limits: named budgets, counted by django-ratelimit in the shared cache.
+
+Each request that spends a budget is counted against every identity it carries: the API key
+or signed-in user (the *principal*), its tenant, and the client IP (tenants.net.client_ip, so
+a forged X-Forwarded-For cannot pick a fresh bucket). The cache is Redis in services mode, so
+every server process counts in the same buckets.
+
+Budgets (per principal; a tenant gets four times that, an IP twice):
+
+- read: AITRADER_RATE_LIMIT_REQUESTS_PER_MINUTE a minute, and a burst of
+  AITRADER_RATE_LIMIT_BURST per 10 seconds (so a full minute cannot be spent in one second);
+- control (every unsafe API method and dashboard page action): per minute;
+- export: per hour; key_create: per hour;
+- login: failed sign-ins (password, 2FA code, re-entered password) per e-mail + IP, and 4x that
+  per IP whatever the e-mail, within a window;
+- unauthenticated: 401 answers per IP and minute; past it the IP gets 429 before any lookup.
+
+A store that does not answer fails *closed* for budgets that guard money or secrets (control,
+export, key creation, login: 503) and *open* for reads and 401 counting (a Redis blip must not
+take the read API and the dashboards down with it; those are logged).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
+from rest_framework.throttling import BaseThrottle
+
+from aitrader.errors import ServiceError
+from tenants.actors import Actor
+from tenants.net import client_ip
+
+logger = logging.getLogger(__name__)
+
+READ, CONTROL, EXPORT, KEY_CREATE, LOGIN, UNAUTHENTICATED = (
+    "read", "control", "export", "key_create", "login", "unauthenticated")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# A tenant pools many keys and members; an IP may front a few of them.
+TENANT_FACTOR = 4
+IP_FACTOR = 2
+BURST_SECONDS = 10
+# Unsafe API routes and dashboard page actions whose budget is not `control`.
+ROUTE_BUDGETS: dict[tuple[str, str], str] = {
+    ("api:export-trades", "GET"): EXPORT,
+    ("api:audit-export", "GET"): EXPORT,
+    ("api:api-key-list", "POST"): KEY_CREATE,
+    ("dashboard:api_key_create", "POST"): KEY_CREATE,
+}
+
+
+class RateLimited(ServiceError):
+    """A budget is spent; `retry_after` says in how many seconds its window ends."""
+
+    status_code = 429
+    code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class RateLimitUnavailable(ServiceError):
+    """The rate-limit store did not answer and this budget fails closed."""
+
+    status_code = 503
+    code = "rate_limit_unavailable"
+    retry_after = 5
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of one kind of request each identity may make, and how a dead store acts."""
+
+    name: str
+    rates: tuple[str, ...]  # per principal, in django-ratelimit's notation
+    fail_closed: bool
+    label: str
+
+    def rates_for(self, scope: str) -> tuple[str, ...]:
+        """The principal's rates, scaled for a tenant or an IP."""
+        factor = {"tenant": TENANT_FACTOR, "ip": IP_FACTOR}.get(scope, 1)
+        return tuple(_scaled(rate, factor) for rate in self.rates)
+
+
+def _scaled(rate: str, factor: int) -> str:
+    count, _, period = rate.partition("/")
+    return f"{int(count) * factor}/{period}"
+
+
+def budget(name: str) -> Budget:
+    """The budget `name` with today's settings (read at call time, so tests may lower them)."""
+    per_minute = settings.AITRADER_RATE_LIMIT_REQUESTS_PER_MINUTE
+    login_window = settings.AITRADER_RATE_LIMIT_LOGIN_WINDOW_MINUTES
+    budgets = {
+        READ: Budget(READ, (f"{per_minute}/m",
+                            f"{settings.AITRADER_RATE_LIMIT_BURST}/{BURST_SECONDS}s"),
+                     False, "read requests"),
+        CONTROL: Budget(CONTROL, (f"{settings.AITRADER_RATE_LIMIT_CONTROL_PER_MINUTE}/m",),
+                        True, "control actions"),
+        EXPORT: Budget(EXPORT, (f"{settings.AITRADER_RATE_LIMIT_EXPORTS_PER_HOUR}/h",),
+                       True, "exports"),
+        KEY_CREATE: Budget(KEY_CREATE,
+                           (f"{settings.AITRADER_RATE_LIMIT_KEY_CREATIONS_PER_HOUR}/h",),
+                           True, "API key creations"),
+        LOGIN: Budget(LOGIN, (f"{settings.AITRADER_RATE_LIMIT_LOGIN_FAILURES}/{login_window}m",),
+                      True, "failed sign-in attempts"),
+        UNAUTHENTICATED: Budget(
+            UNAUTHENTICATED, (f"{settings.AITRADER_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE}/m",),
+            False, "requests without a valid credential"),
+    }
+    return budgets[name]
+
+
+# --- Counting ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Usage:
+    """One bucket's state: `count` requests so far out of `limit`, window ends in `time_left`."""
+
+    count: int
+    limit: int
+    time_left: int
+
+
+def _usage(bucket: Budget, scope: str, identity: str, rate: str, *,
+           increment: bool) -> Usage | None:
+    """The bucket's usage, or None when the store did not answer."""
+    try:
+        usage = get_usage(None, group=f"aitrader:{bucket.name}:{scope}",
+                          key=lambda _group, _request: identity, rate=rate, increment=increment)
+    except (RedisError, OSError):
+        usage = None
+    # django-ratelimit reports a cache it could not read or write as limit 0.
+    if usage is None or usage["limit"] == 0:
+        return None
+    return Usage(usage["count"], usage["limit"], usage["time_left"])
+
+
+def _store_down(bucket: Budget) -> None:
+    if bucket.fail_closed:
+        logger.error("rate-limit store unavailable: refusing %s", bucket.label)
+        raise RateLimitUnavailable(
+            f"The service cannot check its rate limits just now, so {bucket.label} are "
+            "refused for safety; try again in a few seconds.")
+    # Reads fail open on purpose: an outage of the counter must not take the read API down.
+    logger.warning("rate-limit store unavailable: allowing %s unchecked", bucket.label)
+
+
+def _refuse(bucket: Budget, scope: str, rate: str, usage: Usage) -> None:
+    raise RateLimited(
+        f"Too many {bucket.label} for this {SCOPE_LABELS[scope]} (limit {usage.limit} per "
+        f"{_period_label(rate)}); try again in {max(1, usage.time_left)} s.",
+        retry_after=usage.time_left)
+
+
+SCOPE_LABELS = {"principal": "API key or user", "tenant": "workspace", "ip": "address",
+                "user_ip": "account and address"}
+
+
+def _period_label(rate: str) -> str:
+    period = rate.partition("/")[2]
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    number, unit = period[:-1], units[period[-1]]
+    return f"{number} {unit}" if number else unit[:-1]
+
+
+def spend(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
+    """Count one request against each (scope, identity); raise RateLimited past a limit.
+
+    Buckets are spent in order and the first one past its limit stops the rest, so a key
+    that is refused does not also drain its tenant's budget.
+    """
+    if not settings.AITRADER_RATE_LIMIT_ENABLED:
+        return
+    for scope, identity in identities:
+        for rate in bucket.rates_for(scope):
+            usage = _usage(bucket, scope, identity, rate, increment=True)
+            if usage is None:
+                return _store_down(bucket)
+            if usage.count > usage.limit:
+                _refuse(bucket, scope, rate, usage)
+
+
+def check(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
+    """Raise RateLimited if any bucket is already full, without counting this request
+    (for budgets that count failures, not attempts)."""
+    if not settings.AITRADER_RATE_LIMIT_ENABLED:
+        return
+    for scope, identity in identities:
+        for rate in bucket.rates_for(scope):
+            usage = _usage(bucket, scope, identity, rate, increment=False)
+            if usage is None:
+                return _store_down(bucket)
+            if usage.count >= usage.limit:
+                _refuse(bucket, scope, rate, usage)
+
+
+def count(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
+    """Record one event (a failure, a 401) without refusing anything now."""
+    if not settings.AITRADER_RATE_LIMIT_ENABLED:
+        return
+    for scope, identity in identities:
+        for rate in bucket.rates_for(scope):
+            if _usage(bucket, scope, identity, rate, increment=True) is None:
+                logger.warning("rate-limit store unavailable: %s not counted", bucket.label)
+                return
+
+
+# --- Who is asking ----------------------------------------------------------------------------
+
+def request_ip(request: HttpRequest) -> str:
+    """The client IP as the trusted proxy chain reports it."""
+    return client_ip(request.META) or "unknown"
+
+
+def actor_identities(actor: Actor | None, ip: str) -> list[tuple[str, str]]:
+    """(scope, identity) pairs of an API or page caller: principal, tenant, then IP."""
+    identities = []
+    if actor is not None and actor.api_key is not None:
+        identities.append(("principal", f"key:{actor.api_key.pk}"))
+    elif actor is not None and actor.user is not None:
+        identities.append(("principal", f"user:{actor.user.pk}"))
+    if actor is not None and actor.tenant is not None:
+        identities.append(("tenant", f"tenant:{actor.tenant.pk}"))
+    identities.append(("ip", f"ip:{ip}"))
+    return identities
+
+
+def login_identities(username: str, ip: str | None) -> list[tuple[str, str]]:
+    """Failed sign-ins count per e-mail + IP (5 in 15 min by default) and per IP (spraying)."""
+    ip = ip or "unknown"
+    return [("user_ip", f"{(username or '').strip().lower()}|{ip}"), ("ip", f"ip:{ip}")]
+
+
+def route_budget(view_name: str | None, method: str, *, api: bool) -> str | None:
+    """The budget a request spends: listed routes first, then reads vs control for the API and
+    dashboard page actions; None for pages that are not rate limited."""
+    listed = ROUTE_BUDGETS.get((view_name or "", method))
+    if listed is not None:
+        return listed
+    if api:
+        return READ if method in SAFE_METHODS else CONTROL
+    if (view_name or "").startswith("dashboard:") and method not in SAFE_METHODS:
+        return CONTROL
+    return None
+
+
+# --- Login failures (sign-in, 2FA step, re-entered passwords) -------------------------------
+
+def login_attempt_check(*, username: str, ip: str | None) -> None:
+    """Refuse a sign-in attempt while this e-mail + IP (or this IP) has too many failures."""
+    check(budget(LOGIN), login_identities(username, ip))
+
+
+def login_failure_count(*, username: str, ip: str | None) -> None:
+    """Count one failed sign-in (or 2FA code, or re-entered password)."""
+    count(budget(LOGIN), login_identities(username, ip))
+
+
+# --- The API: a DRF throttle that spends the request's budget ---------------------------------
+
+class ApiRateLimit(BaseThrottle):
+    """Spends the API request's budget (read, control, export or key creation) for its key
+    or user, tenant and IP. Runs after authentication, so the key is known, not guessed."""
+
+    def allow_request(self, request, view) -> bool:
+        match = getattr(request, "resolver_match", None)
+        name = route_budget(match.view_name if match else None, request.method, api=True)
+        actor = request.auth if isinstance(request.auth, Actor) else None
+        spend(budget(name), actor_identities(actor, request_ip(request)))
+        return True
+
+
+# --- /ws/live connection slots ------------------------------------------------------------------
+
+def ws_slot_limits() -> dict[str, int]:
+    """Open /ws/live connections allowed per user (or key) and per tenant."""
+    return {"user": settings.AITRADER_WS_MAX_PER_USER,
+            "tenant": settings.AITRADER_WS_MAX_PER_TENANT}
+
+
+class LocalSlots:
+    """Connection counts of this process: the embedded default has one server process."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def take(self, keys: dict[str, str], connection: str) -> bool:
+        limits = ws_slot_limits()
+        if any(self.counts.get(key, 0) >= limits[kind] for kind, key in keys.items()):
+            return False
+        for key in keys.values():
+            self.counts[key] = self.counts.get(key, 0) + 1
+        return True
+
+    def refresh(self, keys: dict[str, str], connection: str) -> None:
+        """Nothing expires in-process."""
+
+    def release(self, keys: dict[str, str], connection: str) -> None:
+        for key in keys.values():
+            self.counts[key] = max(0, self.counts.get(key, 0) - 1)
+
+
+# One sorted set per user and per tenant: member = connection id, score = when it lapses.
+# Checking and taking happen in one script, so two processes cannot both take the last slot;
+# a slot lapses unless its connection refreshes it, so a crashed process leaks nothing.
+_TAKE_SCRIPT = """
+local now = tonumber(ARGV[1])
+local lapse = tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[3 + i]) then return 0 end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + lapse, ARGV[3])
+  redis.call('EXPIRE', key, lapse + 60)
+end
+return 1
+"""
+
+
+class RedisSlots:
+    """Connection counts shared by every server process through Redis.
+
+    Raw Redis rather than the Django cache: a counter in the cache cannot tell which process
+    holds a slot, so a process that died would keep its slots forever; here each slot lapses
+    after three missed heartbeats.
+    """
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.take_script = self.client.register_script(_TAKE_SCRIPT)
+
+    @staticmethod
+    def _lapse() -> int:
+        return 3 * settings.AITRADER_WS_HEARTBEAT_SECONDS
+
+    @staticmethod
+    def _now() -> float:
+        return time.time()
+
+    def take(self, keys: dict[str, str], connection: str) -> bool:
+        limits = ws_slot_limits()
+        redis_keys = [f"aitrader:ws:{key}" for key in keys.values()]
+        args = [self._now(), self._lapse(), connection, *(limits[kind] for kind in keys)]
+        return bool(self.take_script(keys=redis_keys, args=args))
+
+    def refresh(self, keys: dict[str, str], connection: str) -> None:
+        expires = self._now() + self._lapse()
+        pipe = self.client.pipeline()
+        for key in keys.values():
+            pipe.zadd(f"aitrader:ws:{key}", {connection: expires}, xx=True)
+        pipe.execute()
+
+    def release(self, keys: dict[str, str], connection: str) -> None:
+        pipe = self.client.pipeline()
+        for key in keys.values():
+            pipe.zrem(f"aitrader:ws:{key}", connection)
+        pipe.execute()
+
+
+_slots: dict[str, LocalSlots | RedisSlots] = {}
+
+
+def ws_slots() -> LocalSlots | RedisSlots:
+    """The slot counter: shared through Redis when REDIS_URL is set, else this process's."""
+    url = settings.REDIS_URL
+    if url not in _slots:
+        _slots[url] = RedisSlots(url) if url else LocalSlots()
+    return _slots[url]
+
+
+def ws_slot_keys(actor: Actor) -> dict[str, str]:
+    """The counters a live connection takes a slot in: its user (or key) and its tenant."""
+    who = f"user:{actor.user.pk}" if actor.user is not None else f"key:{actor.api_key.pk}"
+    return {"user": who, "tenant": f"tenant:{actor.tenant.pk}"}
