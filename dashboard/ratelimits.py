@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -42,8 +42,7 @@ READ, CONTROL, EXPORT, KEY_CREATE, LOGIN, UNAUTHENTICATED = (
     "read", "control", "export", "key_create", "login", "unauthenticated")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # A tenant pools many keys and members; an IP may front a few of them.
-TENANT_FACTOR = 4
-IP_FACTOR = 2
+SHARED_FACTORS = {"tenant": 4, "ip": 2}
 BURST_SECONDS = 10
 # Unsafe API routes and dashboard page actions whose budget is not `control`.
 ROUTE_BUDGETS: dict[tuple[str, str], str] = {
@@ -81,10 +80,12 @@ class Budget:
     rates: tuple[str, ...]  # per principal, in django-ratelimit's notation
     fail_closed: bool
     label: str
+    # How many times the principal's rates a wider scope (tenant, IP) gets.
+    factors: dict[str, int] = field(default_factory=lambda: SHARED_FACTORS)
 
     def rates_for(self, scope: str) -> tuple[str, ...]:
-        """The principal's rates, scaled for a tenant or an IP."""
-        factor = {"tenant": TENANT_FACTOR, "ip": IP_FACTOR}.get(scope, 1)
+        """The principal's rates, scaled for a wider scope."""
+        factor = self.factors.get(scope, 1)
         return tuple(_scaled(rate, factor) for rate in self.rates)
 
 
@@ -108,11 +109,13 @@ def budget(name: str) -> Budget:
         KEY_CREATE: Budget(KEY_CREATE,
                            (f"{settings.AITRADER_RATE_LIMIT_KEY_CREATIONS_PER_HOUR}/h",),
                            True, "API key creations"),
+        # An address trying many accounts (spraying) gets 4x one account's failures.
         LOGIN: Budget(LOGIN, (f"{settings.AITRADER_RATE_LIMIT_LOGIN_FAILURES}/{login_window}m",),
-                      True, "failed sign-in attempts"),
+                      True, "failed sign-in attempts", {"ip": 4}),
+        # Counted per IP only: the IP is the only identity a request without a credential has.
         UNAUTHENTICATED: Budget(
             UNAUTHENTICATED, (f"{settings.AITRADER_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE}/m",),
-            False, "requests without a valid credential"),
+            False, "requests without a valid credential", {}),
     }
     return budgets[name]
 

@@ -1,7 +1,7 @@
 """Dashboard pages: overview, bots, backtests, settings."""
 from django.urls import path
 
-from dashboard import views
+from dashboard import audit_views, views
 
 app_name = "dashboard"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("backtests/", views.backtests, name="backtests"),
     path("backtests/<int:run_id>/", views.backtest_detail, name="backtest_detail"),
     path("settings/", views.settings_page, name="settings"),
+    path("settings/audit/", audit_views.audit_log, name="audit_log"),
     path("settings/api-keys/", views.api_key_create, name="api_key_create"),
     path("settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("settings/exchange-accounts/", views.exchange_account_new, name="exchange_account_new"),

@@ -1,0 +1,50 @@
+"""Helpers of the security tests: a production environment, a dead cache, free ports."""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import socket
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (bound and released at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def production_env(tmp_path) -> dict[str, str]:
+    """Every value production settings require, as a deployment would set them."""
+    return {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "aitrader.settings.production",
+        "AITRADER_VAR_DIR": str(tmp_path),
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "ALLOWED_HOSTS": "trade.example.com",
+        "DATABASE_URL": "postgres://aitrader:pw@db.internal:5432/aitrader",
+        "REDIS_URL": "redis://redis.internal:6379/0",
+        "AITRADER_API_KEY_PEPPERS": f"1:{secrets.token_urlsafe(40)}",
+        "AITRADER_VAULT_KEYS": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
+    }
+
+
+@pytest.fixture
+def dead_cache(settings):
+    """The shared cache (and so the rate-limit store) pointed at a Redis that is not there."""
+    settings.CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }}
+
+
+@pytest.fixture
+def frozen_clock():
+    """Time stands still, so no rate-limit window can end halfway through a test."""
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        yield clock
