@@ -218,7 +218,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "dashboard.pagination.TenantPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "dashboard.errors.api_exception_handler",
     # Spends each request's budget (read, control, export, key creation) in the shared cache.

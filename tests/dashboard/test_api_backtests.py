@@ -90,12 +90,27 @@ def test_an_unknown_config_key_is_named_in_the_message(reader):
     assert "levrage" in response.json()["error"]["message"]
 
 
-def test_a_market_without_stored_candles_fails_with_a_reason(reader, run_now):
-    created = run_now(reader, SMA | {"symbol": "DOGE/USDT"})
-    body = reader.get(f"{BACKTESTS}{created.json()['id']}/").json()
-    assert body["status"] == "failed"
-    assert "DOGE/USDT" in body["error"]
-    assert body["report"] is None
+def test_a_market_without_stored_candles_is_refused_at_once(reader, run_now):
+    response = run_now(reader, SMA | {"symbol": "DOGE/USDT"})
+    assert response.status_code == 400
+    assert "DOGE/USDT" in response.json()["error"]["message"]
+    assert not BacktestRun.objects.exists()
+
+
+def test_a_date_range_limits_the_candles(reader, run_now):
+    from trading.services.backtests import stored_candles
+
+    candles = stored_candles(symbol="BTC/USDT", timeframe="1h")
+    start, end = int(candles.timestamp[100]), int(candles.timestamp[400])
+    created = run_now(reader, SMA | {"config": {"start_ms": start, "end_ms": end}})
+    report = reader.get(f"{BACKTESTS}{created.json()['id']}/").json()["report"]
+    assert report["period"]["candles"] == 301
+
+
+def test_a_date_range_without_candles_is_refused(reader, run_now):
+    response = run_now(reader, SMA | {"config": {"start_ms": 1, "end_ms": 2}})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"].keys() == {"start_ms"}
 
 
 def test_creating_a_backtest_needs_a_credential(db, client):

@@ -22,6 +22,7 @@ from trading.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
 CONFIG_KEYS = ("preset", "risk", "cash", "fee", "slippage", "stake")
+RANGE_KEYS = ("start_ms", "end_ms")
 
 
 def stored_candles(*, symbol: str, timeframe: str, start_ms: int | None = None,
@@ -44,6 +45,7 @@ def stored_candles(*, symbol: str, timeframe: str, start_ms: int | None = None,
 
 
 def _config(strategy: str, parameters: dict, config: dict) -> BacktestConfig:
+    config = {key: value for key, value in config.items() if key not in RANGE_KEYS}
     unknown = set(config) - set(CONFIG_KEYS)
     if unknown:
         raise ValidationFailed(f"Unknown backtest setting(s): {', '.join(sorted(unknown))}.",
@@ -63,12 +65,26 @@ def backtest_run_create(*, tenant: Tenant, actor: Actor, strategy: str, symbol: 
     actor.require(Scope.READ)
     parameters, config = dict(parameters or {}), dict(config or {})
     _config(strategy, parameters, config)
-    timeframe_ms(timeframe)
+    candles = stored_candles(symbol=symbol.upper(), timeframe=timeframe,
+                             start_ms=_range_bound(config, "start_ms"),
+                             end_ms=_range_bound(config, "end_ms"))
+    if len(candles) < 2:
+        raise ValidationFailed("No stored candles in that date range.", field="start_ms")
     run = BacktestRun.objects.create(tenant=tenant, created_by=actor.user, strategy=strategy,
                                      parameters=parameters, config=config,
                                      symbol=symbol.upper(), timeframe=timeframe)
     transaction.on_commit(lambda: backtest_run_task.delay(tenant.pk, run.pk))
     return run
+
+
+def _range_bound(config: dict, key: str) -> int | None:
+    raw = config.get(key)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{key} must be epoch milliseconds.", field=key) from None
 
 
 def backtest_run_execute(*, tenant_id: int, run_id: int) -> BacktestRun:
@@ -81,8 +97,7 @@ def backtest_run_execute(*, tenant_id: int, run_id: int) -> BacktestRun:
         candles = stored_candles(symbol=run.symbol, timeframe=run.timeframe,
                                  start_ms=run.config.get("start_ms"),
                                  end_ms=run.config.get("end_ms"))
-        config = _config(run.strategy, run.parameters,
-                         {k: v for k, v in run.config.items() if k in CONFIG_KEYS})
+        config = _config(run.strategy, run.parameters, run.config)
         report = run_backtest(candles, config, progress=lambda p: _progress(run, p))
     except ServiceError as exc:
         return _set(run, status=BacktestRun.Status.FAILED, error=exc.message,
