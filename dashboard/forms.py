@@ -70,7 +70,7 @@ class BotForm(forms.Form):
         super().__init__(*args, **kwargs)
         choices = [(str(a.pk), f"{a.label} · {a.get_mode_display()}") for a in accounts]
         if can_add_account:
-            choices.append((NEW_PAPER_ACCOUNT, "New paper account (10,000 USDT)"))
+            choices.append((NEW_PAPER_ACCOUNT, "New paper account"))
         self.fields["account"].choices = choices
         if choices:
             self.fields["account"].initial = choices[0][0]

@@ -331,7 +331,8 @@ def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None
         context.update({
             "api_keys": tenant_selectors.api_key_list(tenant=tenant),
             "key_form": key_form or ApiKeyForm(),
-            "account_form": account_form or PaperAccountForm(),
+            "account_form": account_form or PaperAccountForm(
+                initial={"label": _free_paper_label(request)}),
             "audit_events": tenant_selectors.audit_event_list(tenant=tenant)[:15],
         })
     return render(request, "dashboard/settings.html", context)

@@ -103,3 +103,9 @@ def iso_minute(value) -> str:
     if not value:
         return DASH
     return str(value).replace("T", " ")[:16]
+
+
+@register.filter
+def words(value) -> str:
+    """"stop_loss" -> "stop loss": engine codes read as words."""
+    return str(value).replace("_", " ") if value not in (None, "") else DASH

@@ -36,7 +36,7 @@
       empty.hidden = false;
     });
   }
-  var reloadCandles = A.debounce(loadCandles, 500);
+  var reloadCandles = A.coalesce(loadCandles, 1000);
 
   // --- Status and figures -------------------------------------------------------------------------
   function setStatus(status, reason) {
@@ -66,6 +66,8 @@
     table.parentNode.querySelector("[data-table-empty]").hidden = rows.length > 0;
   }
 
+  function words(code) { return code ? code.replace(/_/g, " ") : "\u2014"; }
+
   function td(label, text, css) { return A.el("td", { "data-label": label, "class": css || null, text: text }); }
 
   function tradeRow(trade) {
@@ -74,7 +76,7 @@
     return A.el("tr", {}, [td("Opened", A.format.minute(trade.entry_time)),
       A.el("td", { "data-label": "Status" }, [status]), td("Amount", A.format.crypto(trade.amount), "num"),
       td("Entry", A.format.price(trade.entry_price), "num"), td("Exit", A.format.price(trade.exit_price), "num"),
-      pnl, td("Reason", trade.exit_reason || "\u2014")]);
+      pnl, td("Reason", words(trade.exit_reason))]);
   }
 
   function orderRow(order) {
@@ -83,12 +85,15 @@
     if (order.error) { status.appendChild(A.el("span", { "class": "small error", text: " " + order.error })); }
     return A.el("tr", {}, [td("Created", A.format.minute(order.created_at)),
       A.el("td", { "data-label": "Side" }, [side]), td("Amount", A.format.crypto(order.amount), "num"),
-      td("Avg price", A.format.price(order.average), "num"), status, td("Reason", order.reason || "\u2014"),
+      td("Avg price", A.format.price(order.average), "num"), status, td("Reason", words(order.reason)),
       td("Fee", A.format.crypto(order.fee) + " " + (order.fee_currency || ""), "num")]);
   }
 
   function refreshLedger() {
     A.getJSON(root.dataset.tradesUrl).then(function (body) { fillTable("trades-table", A.rows(body), tradeRow); }).catch(function () {});
+    A.getJSON(root.dataset.closedTradesUrl).then(function (body) {
+      if (typeof body.count === "number") { field("closed-trades").textContent = body.count; }
+    }).catch(function () {});
     A.getJSON(root.dataset.ordersUrl).then(function (body) { fillTable("orders-table", A.rows(body), orderRow); }).catch(function () {});
     A.getJSON(root.dataset.positionsUrl).then(function (body) {
       var position = A.rows(body)[0];
@@ -97,7 +102,7 @@
       field("position-price").textContent = open ? "avg " + A.format.price(position.average_price) : "no open position";
     }).catch(function () {});
   }
-  var refreshSoon = A.debounce(refreshLedger, 600);
+  var refreshSoon = A.coalesce(refreshLedger, 600);
 
   function refreshBot() {
     A.getJSON(root.dataset.botUrl).then(function (bot) { setStatus(bot.status, bot.paused_reason); }).catch(function () {});

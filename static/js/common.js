@@ -100,11 +100,13 @@
     return node;
   };
 
-  /** Call `fn` at most once per `wait` ms, at the end of a burst (events come in bursts). */
-  A.debounce = function (fn, wait) {
+  /** Run `fn` once, `wait` ms after the first call of a burst; calls in between join it.
+   *  Events arrive in bursts and in steady streams; either way the page re-reads at most
+   *  once per `wait` ms (a debounce would starve under a steady stream). */
+  A.coalesce = function (fn, wait) {
     var timer = null;
     return function () {
-      if (timer) { clearTimeout(timer); }
+      if (timer) { return; }
       timer = setTimeout(function () { timer = null; fn(); }, wait);
     };
   };

@@ -33,7 +33,7 @@
       portfolio.chart.timeScale().fitContent();
     }).catch(function () { /* the chart stays as it was; the next event retries */ });
   }
-  var reloadPortfolio = A.debounce(loadPortfolio, 1500);
+  var reloadPortfolio = A.coalesce(loadPortfolio, 3000);
 
   // --- Bot rows and totals ------------------------------------------------------------------
   function setEquity(row, equity) {
@@ -103,7 +103,7 @@
       }).catch(function () {});
     });
   }
-  var refreshSoon = A.debounce(refreshRows, 800);
+  var refreshSoon = A.coalesce(refreshRows, 800);
 
   // --- Activity feed --------------------------------------------------------------------------
   function addActivity(event, text, css) {
