@@ -141,6 +141,7 @@
   feed.on("trade", function () { refreshSoon(); reloadCandles(); });
   feed.on("reconnect", function () { refreshBot(); refreshLedger(); reloadThoughts(); loadCandles(); });
 
+  A.liveFeed = feed;
   loadCandles();
   feed.connect();
 })(window);

@@ -108,7 +108,7 @@
   // --- Activity feed --------------------------------------------------------------------------
   function addActivity(event, text, css) {
     if (!feedList) { return; }
-    var item = A.el("li", { "class": css || "" }, [
+    var item = A.el("li", { "class": css || "", "data-seq": event.seq }, [
       A.el("time", { datetime: event.ts, text: A.format.clock(event.ts) }), " ",
       A.el("strong", { text: botName(event.bot) }), " ",
       text
@@ -150,6 +150,7 @@
   });
   feed.on("reconnect", function () { refreshRows(); loadPortfolio(); });
 
+  A.liveFeed = feed;  // one feed per page; tests and the console can reach it
   loadPortfolio();
   updateTotals();
   feed.connect();
