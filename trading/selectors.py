@@ -62,8 +62,7 @@ def order_list(*, tenant: Tenant | int) -> QuerySet[Order]:
 def order_pending_for_bot(*, bot: Bot) -> QuerySet[Order]:
     """Orders of `bot` not yet final: intents, lost answers and open orders."""
     return order_list(tenant=bot.tenant_id).filter(
-        bot=bot, status__in=[Order.Status.INTENT, Order.Status.UNKNOWN, Order.Status.OPEN]
-    ).order_by("created_at", "id")
+        bot=bot, status__in=PENDING_ORDER_STATUSES).order_by("created_at", "id")
 
 
 def order_get_by_client_id(*, tenant: Tenant | int, client_order_id: str) -> Order | None:
@@ -214,3 +213,33 @@ def _equity_carried_in(*, tenant: Tenant | int, since_ts: int) -> dict[int, obje
     rows = bot_list(tenant=tenant).order_by().annotate(carried=Subquery(last))
     return {bot_id: equity for bot_id, equity in rows.values_list("pk", "carried")
             if equity is not None}
+
+
+PENDING_ORDER_STATUSES = (Order.Status.INTENT, Order.Status.UNKNOWN, Order.Status.OPEN)
+
+
+def bots_claimed(*, tenant: Tenant | int, lease, bot_ids: list[int]) -> list[Bot]:
+    """The bots among `bot_ids` that hold exactly `lease` (what one tick claim took), with
+    their accounts, in id order."""
+    return list(bot_list(tenant=tenant).filter(tick_lease_until=lease, pk__in=bot_ids)
+                .order_by("pk"))
+
+
+def positions_for_bots(*, tenant: Tenant | int, bot_ids: list[int]
+                       ) -> dict[tuple[int, str], Position]:
+    """Positions of many bots at once, by (bot id, symbol)."""
+    rows = Position.objects.for_tenant(tenant).filter(bot_id__in=bot_ids)
+    return {(row.bot_id, row.symbol): row for row in rows}
+
+
+def bots_with_pending_orders(*, tenant: Tenant | int, bot_ids: list[int]) -> set[int]:
+    """Which of `bot_ids` have orders not yet final (see `order_pending_for_bot`)."""
+    return set(Order.objects.for_tenant(tenant).filter(
+        bot_id__in=bot_ids, status__in=PENDING_ORDER_STATUSES)
+        .order_by().values_list("bot_id", flat=True).distinct())
+
+
+def bot_is_running(*, bot: Bot) -> bool:
+    """Whether the bot is running right now (re-read: a pause may have landed mid-tick)."""
+    return Bot.objects.for_tenant(bot.tenant_id).filter(
+        pk=bot.pk, status=Bot.Status.RUNNING).exists()
