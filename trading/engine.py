@@ -1,18 +1,24 @@
-"""One tick of one bot: read shared candles, sync orders, decide, act, record, publish.
+"""Ticks: read shared candles, sync orders, decide, act, record, publish, for a batch of bots.
 
 A tick is short and bounded (no loops waiting on the market): the scheduler calls it again.
-Ticks of one bot never overlap (a lease in the database). Orders go through
-trading.services.orders, which makes placement idempotent, so a tick retried after a crash
-at any point converges on exactly one order per decision.
+Ticks of one bot never overlap (a lease in the database). Bots of one tenant tick in
+batches (`run_ticks`; `run_tick` is a batch of one) so the common tick (a new candle, nothing
+to order) costs a share of a few bulk queries instead of a handful of its own. Orders go
+through trading.services.orders, which makes placement idempotent, so a tick retried after a
+crash at any point converges on exactly one order per decision.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -21,11 +27,12 @@ from django.utils import timezone
 from dashboard.events import event_batch, publish_on_commit
 from trading import selectors
 from trading.breakers import BreakerSettings
+from trading.candles import Candles
 from trading.decisions import BotView, Decision, MarketView, decide
-from trading.exchanges.base import ExchangeError, RateLimited
+from trading.exchanges.base import Exchange, ExchangeError, RateLimited
 from trading.exchanges.factory import exchange_for, market_source
 from trading.marketdata import MarketDataUnavailable, MarketSnapshot, feed_key, get_snapshot
-from trading.models import Bot, Thought
+from trading.models import Bot, EquitySnapshot, Position, Thought
 from trading.services import bots as bot_services
 from trading.services import engine_records, orders
 from trading.strategies import get_strategy
@@ -36,33 +43,127 @@ logger = logging.getLogger(__name__)
 
 IDLE_RECHECK = timedelta(hours=1)
 AMOUNT_STEP = Decimal("0.00000001")
+TICK_BATCH_SIZE = 200  # bots per run_ticks call from the scheduler (one tick_bots task)
 
 
 @dataclass(frozen=True)
 class TickOutcome:
+    """How one bot's tick ended, for the caller (tasks, scheduler, demo, tests)."""
+
     bot_id: int
     status: str  # skipped | idle | ticked | paused | error
     detail: str = ""
 
 
+@dataclass
+class TickBatch:
+    """What a batch of ticks reads up front and writes at its end.
+
+    Up front: every claimed bot's position and which bots have orders to follow, one query
+    each. At the end: every Thought and EquitySnapshot in one INSERT per model and every
+    bot's engine state in one UPDATE (`_write_batch`). A bot that must sync or place an order,
+    or trips a breaker, still does that through the per-bot services as it goes.
+    """
+
+    now: datetime
+    positions: dict[tuple[int, str], Position]
+    pending: set[int]
+    thoughts: list[Thought] = field(default_factory=list)
+    equities: list[EquitySnapshot] = field(default_factory=list)
+    states: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tick_events: list[tuple[Bot, dict]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, tenant_id: int, bots: list[Bot], now: datetime) -> TickBatch:
+        """Preload what every tick of `bots` reads from the database."""
+        bot_ids = [bot.pk for bot in bots]
+        return cls(now=now,
+                   positions=selectors.positions_for_bots(tenant=tenant_id, bot_ids=bot_ids),
+                   pending=selectors.bots_with_pending_orders(tenant=tenant_id,
+                                                              bot_ids=bot_ids))
+
+    def position(self, bot: Bot) -> Position | None:
+        """The bot's position in its symbol as preloaded (None before its first fill)."""
+        return self.positions.get((bot.pk, bot.symbol))
+
+    def refresh_position(self, bot: Bot) -> None:
+        """Re-read the position after a sync that may have recorded fills."""
+        self.positions[(bot.pk, bot.symbol)] = selectors.position_for_bot(bot=bot)
+
+    def finish(self, bot: Bot, *, next_tick_at: datetime, **state: Any) -> None:
+        """The engine state the batch writes for `bot` (the lease is released with it)."""
+        self.states[bot.pk] = {"next_tick_at": next_tick_at, **state}
+
+    def think(self, bot: Bot, kind: str, summary: str, *, data: dict | None = None,
+              candle_ts: int | None = None) -> None:
+        """Queue a Thought of `bot` (timestamped now, written with the batch)."""
+        self.thoughts.append(engine_records.thought_build(
+            bot=bot, kind=kind, summary=summary, data=data, candle_ts=candle_ts))
+
+    def discard(self, bot: Bot) -> None:
+        """Drop what a failed tick of `bot` had queued: half a tick is not recorded."""
+        self.thoughts = [row for row in self.thoughts if row.bot_id != bot.pk]
+        self.equities = [row for row in self.equities if row.bot_id != bot.pk]
+        self.tick_events = [event for event in self.tick_events if event[0].pk != bot.pk]
+        self.states.pop(bot.pk, None)
+
+
 def run_tick(*, tenant_id: int, bot_id: int, now: datetime | None = None) -> TickOutcome:
-    """Advance one bot by one tick; safe to call concurrently and to retry."""
+    """Advance one bot by one tick; safe to call concurrently and to retry.
+
+    A batch of one: the single tick and the batch share every line of the tick.
+    """
+    return run_ticks(tenant_id=tenant_id, bot_ids=[bot_id], now=now)[0]
+
+
+def run_ticks(*, tenant_id: int, bot_ids: list[int],
+              now: datetime | None = None) -> list[TickOutcome]:
+    """Advance many bots of one tenant by one tick each; one outcome per id, in order.
+
+    Without orders to place or follow, a batch costs the same few queries whatever its size:
+    claim (one UPDATE), load the claimed bots, their positions and pending orders, then write
+    thoughts, equity and engine state in one transaction. Bots another tick holds are
+    skipped; one bot's failure releases its lease and leaves the others' results intact.
+    """
     now = now or timezone.now()
-    if not bot_services.bot_claim_tick(bot_id=bot_id, now=now):
-        return TickOutcome(bot_id, "skipped", "another tick holds the lease")
-    bot = selectors.bot_get(tenant=tenant_id, bot_id=bot_id)
-    with event_batch():
-        return _guarded_tick(bot, now)
+    bot_ids = list(dict.fromkeys(bot_ids))
+    outcomes = {bot_id: TickOutcome(bot_id, "skipped", "another tick holds the lease")
+                for bot_id in bot_ids}
+    lease = bot_services.bot_claim_ticks(tenant_id=tenant_id, bot_ids=bot_ids, now=now)
+    bots = selectors.bots_claimed(tenant=tenant_id, lease=lease, bot_ids=bot_ids)
+    if bots:
+        with event_batch():
+            batch = TickBatch.load(tenant_id, bots, now)
+            try:
+                for bot in bots:
+                    outcomes[bot.pk] = _guarded_tick(bot, batch)
+            finally:  # even if the loop dies, what ticked so far is written, every lease freed
+                _write_batch(tenant_id, lease, batch, bots)
+    return list(outcomes.values())
 
 
-def _guarded_tick(bot: Bot, now: datetime) -> TickOutcome:
+def _write_batch(tenant_id: int, lease: datetime, batch: TickBatch, bots: list[Bot]) -> None:
+    """One transaction: the batch's thoughts, equity and engine state, events on commit.
+
+    Every claimed bot's lease is released, also of a bot the loop never reached (its state
+    is left as it was, so the scheduler's next pass picks it up)."""
+    states = {bot.pk: batch.states.get(bot.pk, {}) for bot in bots}
+    with transaction.atomic():
+        engine_records.records_write(thoughts=batch.thoughts, equities=batch.equities)
+        bot_services.bot_finish_ticks(tenant_id=tenant_id, lease=lease, states=states)
+        for bot, data in batch.tick_events:
+            publish_on_commit(bot.tenant_id, "tick", bot.pk, data)
+
+
+def _guarded_tick(bot: Bot, batch: TickBatch) -> TickOutcome:
     try:
         if bot.status == Bot.Status.PAUSED:
-            return _sync_only(bot, now)
-        return _tick(bot, now)
-    except Exception as exc:  # a tick must never kill the scheduler; the lease is released
+            return _sync_only(bot, batch)
+        return _tick(bot, batch)
+    except Exception as exc:  # a tick must never kill the batch; the lease is released
         logger.exception("tick of bot %s failed", bot.pk)
-        bot_services.bot_finish_tick(bot=bot, next_tick_at=now + _interval())
+        batch.discard(bot)
+        batch.finish(bot, next_tick_at=batch.now + _interval())
         return TickOutcome(bot.pk, "error", type(exc).__name__)
 
 
@@ -76,54 +177,61 @@ def bot_market_snapshot(bot: Bot) -> MarketSnapshot:
     return get_snapshot(source, bot.account.exchange_id, bot.symbol, bot.timeframe)
 
 
-def _tick(bot: Bot, now: datetime) -> TickOutcome:
+def _exchange_once(bot: Bot, closed: Candles) -> Callable[[], Exchange]:
+    """The bot's exchange, built on first use: most ticks never talk to the exchange (and a
+    live client costs a credential read)."""
+    return functools.cache(lambda: exchange_for(bot.account, closed))
+
+
+def _tick(bot: Bot, batch: TickBatch) -> TickOutcome:
     breakers = BreakerSettings.from_overrides(bot.breakers)
     try:
         snapshot = bot_market_snapshot(bot)
     except MarketDataUnavailable as exc:
-        return _market_down(bot, now, breakers, str(exc))
+        return _market_down(bot, batch, breakers, str(exc))
     closed = snapshot.closed()
     newest = int(closed.timestamp[-1]) if len(closed) else None
     if newest is None or (bot.last_candle_ts is not None and newest <= bot.last_candle_ts):
-        return _no_new_candle(bot, now, snapshot, breakers)
-    return _on_new_candle(bot, now, snapshot, newest)
+        return _no_new_candle(bot, batch, snapshot, breakers)
+    return _on_new_candle(bot, batch, snapshot, closed, newest)
 
 
-def _market_down(bot: Bot, now: datetime, breakers: BreakerSettings, why: str) -> TickOutcome:
+def _market_down(bot: Bot, batch: TickBatch, breakers: BreakerSettings,
+                 why: str) -> TickOutcome:
     feed = selectors.market_feed_last_success(exchange_id=bot.account.exchange_id,
                                               symbol=bot.symbol, timeframe=bot.timeframe)
-    age = (now - feed).total_seconds() if feed else None
+    age = (batch.now - feed).total_seconds() if feed else None
     if age is None or age >= breakers.disconnect_seconds:
         reason = (f"market data unavailable for {int(age)} s" if age is not None
                   else "market data unavailable")
         bot_services.bot_auto_pause(bot=bot, reason=reason, data={"error": why})
-        bot_services.bot_finish_tick(bot=bot, next_tick_at=now + IDLE_RECHECK)
+        batch.finish(bot, next_tick_at=batch.now + IDLE_RECHECK)
         return TickOutcome(bot.pk, "paused", reason)
-    bot_services.bot_finish_tick(bot=bot, next_tick_at=now + _interval())
+    batch.finish(bot, next_tick_at=batch.now + _interval())
     return TickOutcome(bot.pk, "idle", "market data unavailable, within the limit")
 
 
-def _no_new_candle(bot: Bot, now: datetime, snapshot: MarketSnapshot,
+def _no_new_candle(bot: Bot, batch: TickBatch, snapshot: MarketSnapshot,
                    breakers: BreakerSettings) -> TickOutcome:
     lag = snapshot.age_ms(snapshot.now_ms)
     if lag <= breakers.stale_after_candles * timeframe_ms(bot.timeframe):
-        bot_services.bot_finish_tick(bot=bot, next_tick_at=now + _interval())
+        batch.finish(bot, next_tick_at=batch.now + _interval())
         return TickOutcome(bot.pk, "idle", "no new candle yet")
     checks = bot.stale_checks + 1
     if checks >= breakers.stale_checks:
         reason = (f"market data stale: newest candle {lag // 1000} s past its close "
                   f"on {checks} consecutive checks")
         bot_services.bot_auto_pause(bot=bot, reason=reason)
-        bot_services.bot_finish_tick(bot=bot, next_tick_at=now + IDLE_RECHECK, stale_checks=0)
+        batch.finish(bot, next_tick_at=batch.now + IDLE_RECHECK, stale_checks=0)
         return TickOutcome(bot.pk, "paused", reason)
-    engine_records.thought_record(bot=bot, kind=Thought.Kind.BREAKER,
-                                  summary=f"Market data is stale ({lag // 1000} s); waiting "
-                                          f"({checks}/{breakers.stale_checks}).")
-    bot_services.bot_finish_tick(bot=bot, next_tick_at=now + _interval(), stale_checks=checks)
+    batch.think(bot, Thought.Kind.BREAKER,
+                f"Market data is stale ({lag // 1000} s); waiting "
+                f"({checks}/{breakers.stale_checks}).")
+    batch.finish(bot, next_tick_at=batch.now + _interval(), stale_checks=checks)
     return TickOutcome(bot.pk, "idle", "stale market data")
 
 
-def _sync_pending(bot: Bot, exchange) -> int:
+def _sync_pending(bot: Bot, exchange: Exchange) -> int:
     """Bring every pending order up to date; returns how many exchange errors it met."""
     errors = 0
     for order in selectors.order_pending_for_bot(bot=bot):
@@ -137,50 +245,62 @@ def _sync_pending(bot: Bot, exchange) -> int:
     return errors
 
 
-def _sync_only(bot: Bot, now: datetime) -> TickOutcome:
+def _sync_only(bot: Bot, batch: TickBatch) -> TickOutcome:
     """A paused bot places nothing but still follows its pending orders to the end."""
-    snapshot = bot_market_snapshot(bot)
-    exchange = exchange_for(bot.account, snapshot.closed())
-    _sync_pending(bot, exchange)
-    still_pending = selectors.order_pending_for_bot(bot=bot).exists()
-    bot_services.bot_finish_tick(
-        bot=bot, next_tick_at=now + (_interval() if still_pending else IDLE_RECHECK))
+    still_pending = False
+    if bot.pk in batch.pending:
+        exchange = exchange_for(bot.account, bot_market_snapshot(bot).closed())
+        _sync_pending(bot, exchange)
+        still_pending = selectors.order_pending_for_bot(bot=bot).exists()
+    batch.finish(bot, next_tick_at=batch.now + (_interval() if still_pending else IDLE_RECHECK))
     return TickOutcome(bot.pk, "idle", "paused; orders synced")
 
 
-def _on_new_candle(bot: Bot, now: datetime, snapshot: MarketSnapshot,
+def _on_new_candle(bot: Bot, batch: TickBatch, snapshot: MarketSnapshot, closed: Candles,
                    candle_ts: int) -> TickOutcome:
-    closed = snapshot.closed()
-    exchange = exchange_for(bot.account, closed)
-    try:
-        errors = _sync_pending(bot, exchange)
-    except RateLimited as exc:
-        return _rate_limited(bot, now, exc)
-    if errors:
-        return _exchange_trouble(bot, now, errors)
-    position = selectors.position_for_bot(bot=bot)
+    exchange = _exchange_once(bot, closed)
+    if bot.pk in batch.pending:
+        trouble = _sync_before_deciding(bot, batch, exchange)
+        if trouble is not None:
+            return trouble
     market = _market_view(bot, snapshot, candle_ts)
-    view = _bot_view(bot, market, position)
+    view = _bot_view(bot, market, batch.position(bot))
     decision = decide(market, view, risk_for(bot.preset, bot.risk))
+    if _places_order(decision) and not selectors.bot_is_running(bot=bot):
+        batch.finish(bot, next_tick_at=batch.now + _interval())
+        return TickOutcome(bot.pk, "idle", "paused during the tick; nothing placed")
     order = _act(bot, exchange, decision, candle_ts)
-    return _record(bot, now, market, view, decision, order)
+    return _record(bot, batch, market, view, decision, order)
 
 
-def _rate_limited(bot: Bot, now: datetime, exc: RateLimited) -> TickOutcome:
+def _sync_before_deciding(bot: Bot, batch: TickBatch,
+                          exchange: Callable[[], Exchange]) -> TickOutcome | None:
+    """Follow the bot's pending orders; an outcome ends the tick (rate limit, errors)."""
+    try:
+        errors = _sync_pending(bot, exchange())
+    except RateLimited as exc:
+        return _rate_limited(bot, batch, exc)
+    if errors:
+        return _exchange_trouble(bot, batch, errors)
+    batch.refresh_position(bot)
+    return None
+
+
+def _rate_limited(bot: Bot, batch: TickBatch, exc: RateLimited) -> TickOutcome:
     wait = max(exc.retry_after or 0.0, float(settings.AITRADER_ENGINE_TICK_SECONDS))
-    bot_services.bot_finish_tick(bot=bot, next_tick_at=now + timedelta(seconds=wait))
+    batch.finish(bot, next_tick_at=batch.now + timedelta(seconds=wait))
     return TickOutcome(bot.pk, "idle", f"rate limited; next try in {wait:.0f} s")
 
 
-def _exchange_trouble(bot: Bot, now: datetime, errors: int) -> TickOutcome:
+def _exchange_trouble(bot: Bot, batch: TickBatch, errors: int) -> TickOutcome:
     count = bot_services.bot_count_exchange_error(bot=bot)
     limit = BreakerSettings.from_overrides(bot.breakers).exchange_errors
     if count >= limit:
         reason = f"{count} consecutive exchange errors"
         bot_services.bot_auto_pause(bot=bot, reason=reason)
-        bot_services.bot_finish_tick(bot=bot, next_tick_at=now + IDLE_RECHECK)
+        batch.finish(bot, next_tick_at=batch.now + IDLE_RECHECK)
         return TickOutcome(bot.pk, "paused", reason)
-    bot_services.bot_finish_tick(bot=bot, next_tick_at=now + _interval())
+    batch.finish(bot, next_tick_at=batch.now + _interval())
     return TickOutcome(bot.pk, "idle", f"exchange errors ({count}/{limit})")
 
 
@@ -233,8 +353,12 @@ def _bot_view(bot: Bot, market: MarketView, position) -> BotView:
     )
 
 
-def _act(bot: Bot, exchange, decision: Decision, candle_ts: int):
-    if decision.side is None or decision.amount <= 0:
+def _places_order(decision: Decision) -> bool:
+    return decision.side is not None and decision.amount > 0
+
+
+def _act(bot: Bot, exchange: Callable[[], Exchange], decision: Decision, candle_ts: int):
+    if not _places_order(decision):
         return None
     amount = Decimal(repr(decision.amount)).quantize(AMOUNT_STEP, rounding=ROUND_DOWN)
     if amount <= 0:
@@ -242,26 +366,26 @@ def _act(bot: Bot, exchange, decision: Decision, candle_ts: int):
     order, _created = orders.order_intent_create(bot=bot, candle_ts=candle_ts,
                                                  action=decision.reason, side=decision.side,
                                                  amount=amount)
-    return orders.order_submit(bot=bot, order=order, exchange=exchange)
+    return orders.order_submit(bot=bot, order=order, exchange=exchange())
 
 
-def _record(bot: Bot, now: datetime, market: MarketView, view: BotView, decision: Decision,
+def _record(bot: Bot, batch: TickBatch, market: MarketView, view: BotView, decision: Decision,
             order) -> TickOutcome:
-    with transaction.atomic():
-        state = {"last_candle_ts": market.candle_ts, "stale_checks": 0, "exchange_errors": 0,
-                 "peak_equity": Decimal(repr(view.peak_equity))}
-        if decision.reason == "stop_loss":
-            cooldown = risk_for(bot.preset, bot.risk).cooldown_candles
-            state["cooldown_until_ts"] = market.candle_ts + cooldown * timeframe_ms(bot.timeframe)
-        engine_records.equity_record(bot=bot, candle_ts=market.candle_ts, equity=view.equity,
-                                     position_value=view.position_amount * market.close)
-        engine_records.thought_record(
-            bot=bot, kind=Thought.Kind.DECISION, candle_ts=market.candle_ts,
-            summary=decision.summary, data=_thought_data(market, view, decision, order))
-        bot_services.bot_finish_tick(bot=bot, next_tick_at=now + _interval(), **state)
-        publish_on_commit(bot.tenant_id, "tick", bot.pk, {
-            "candle_ts": market.candle_ts, "close": market.close, "signal": market.signal,
-            "equity": round(view.equity, 8), "decision": decision.reason or "hold"})
+    """Queue the tick's equity, Thought, engine state and event; pause when risk says so."""
+    state = {"last_candle_ts": market.candle_ts, "stale_checks": 0, "exchange_errors": 0,
+             "peak_equity": Decimal(repr(view.peak_equity))}
+    if decision.reason == "stop_loss":
+        cooldown = risk_for(bot.preset, bot.risk).cooldown_candles
+        state["cooldown_until_ts"] = market.candle_ts + cooldown * timeframe_ms(bot.timeframe)
+    batch.equities.append(engine_records.equity_build(
+        bot=bot, candle_ts=market.candle_ts, equity=view.equity,
+        position_value=view.position_amount * market.close))
+    batch.think(bot, Thought.Kind.DECISION, decision.summary, candle_ts=market.candle_ts,
+                data=_thought_data(market, view, decision, order))
+    batch.finish(bot, next_tick_at=batch.now + _interval(), **state)
+    batch.tick_events.append((bot, {
+        "candle_ts": market.candle_ts, "close": market.close, "signal": market.signal,
+        "equity": round(view.equity, 8), "decision": decision.reason or "hold"}))
     if decision.pause_reason:
         bot_services.bot_auto_pause(bot=bot, reason=decision.pause_reason)
         return TickOutcome(bot.pk, "paused", decision.pause_reason)
@@ -307,8 +431,22 @@ def close_all(*, tenant_id: int, bot_id: int) -> None:
     bot_services.bot_finish_tick(bot=bot, next_tick_at=timezone.now())
 
 
+def tick_batches(due: Iterable[tuple[int, int]],
+                 size: int = TICK_BATCH_SIZE) -> list[tuple[int, list[int]]]:
+    """Group (tenant id, bot id) pairs into (tenant id, bot ids) batches of at most `size`:
+    a batch ticks one tenant's bots, so every query in it stays scoped to that tenant."""
+    by_tenant: dict[int, list[int]] = defaultdict(list)
+    for tenant_id, bot_id in due:
+        by_tenant[tenant_id].append(bot_id)
+    return [(tenant_id, bot_ids[start:start + size])
+            for tenant_id, bot_ids in by_tenant.items()
+            for start in range(0, len(bot_ids), size)]
+
+
 def run_due_ticks(*, now: datetime | None = None, limit: int = 1000) -> list[TickOutcome]:
-    """Tick every due bot in this process (the embedded scheduler and run_engine)."""
+    """Tick every due bot in this process, batch by batch (the embedded scheduler and
+    run_engine)."""
     now = now or timezone.now()
-    return [run_tick(tenant_id=tenant_id, bot_id=bot_id, now=now)
-            for tenant_id, bot_id in selectors.bots_due(now=now, limit=limit)]
+    return [outcome
+            for tenant_id, bot_ids in tick_batches(selectors.bots_due(now=now, limit=limit))
+            for outcome in run_ticks(tenant_id=tenant_id, bot_ids=bot_ids, now=now)]

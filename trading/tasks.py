@@ -1,6 +1,7 @@
 """Celery entry points of the trading app: they take ids and call the engine or services."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from celery import shared_task
@@ -12,19 +13,30 @@ from trading.services.bots import TICK_LEASE_SECONDS, bot_defer_ticks
 
 @shared_task(acks_late=True, ignore_result=True)
 def tick_bot(tenant_id: int, bot_id: int) -> str:
-    """One tick of one bot (idempotent: safe to redeliver)."""
+    """One tick of one bot (idempotent: safe to redeliver); kept for tasks already queued."""
     return engine.run_tick(tenant_id=tenant_id, bot_id=bot_id).status
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def tick_bots(tenant_id: int, bot_ids: list[int]) -> dict[str, int]:
+    """One tick of each of a tenant's bots, as one batch (idempotent: safe to redeliver);
+    returns how many ended in each status."""
+    outcomes = engine.run_ticks(tenant_id=tenant_id, bot_ids=bot_ids)
+    return dict(Counter(outcome.status for outcome in outcomes))
 
 
 @shared_task(ignore_result=True)
 def schedule_due_bots(limit: int = 5000) -> int:
-    """Beat task: queue a tick for every due bot; returns how many were queued."""
+    """Beat task: queue the due bots as per-tenant batches; returns how many bots were queued.
+
+    One task per batch, not per bot: a batch writes its ticks with a few bulk queries.
+    """
     now = timezone.now()
     due = selectors.bots_due(now=now, limit=limit)
     bot_defer_ticks(bot_ids=[bot_id for _, bot_id in due],
                     until=now + timedelta(seconds=TICK_LEASE_SECONDS))
-    for tenant_id, bot_id in due:
-        tick_bot.delay(tenant_id, bot_id)
+    for tenant_id, bot_ids in engine.tick_batches(due):
+        tick_bots.delay(tenant_id, bot_ids)
     return len(due)
 
 
