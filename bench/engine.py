@@ -1,11 +1,13 @@
 """Engine throughput: bot ticks per second with N paper bots sharing replayed candles.
 
 Runs each case in a fresh database (SQLite file, and PostgreSQL when it answers on
-127.0.0.1:5432), ticking every bot once per candle through the real tick path, and prints
-ticks/s, tick latency p50/p99 and queries per tick.
+127.0.0.1:5432), ticking every bot once per candle through the real tick path in batches
+(`run_ticks`, what the `tick_bots` task runs), and prints ticks/s, tick latency p50/p99 and
+queries per tick. A tick's latency is its batch's time divided by the batch's size, and its
+queries are the batch's queries shared the same way.
 
     python bench/engine.py                    # 1, 100, 1000, 10000 bots on both databases
-    python bench/engine.py --bots 1000 --backend postgres --candles 3
+    python bench/engine.py --bots 1000 --backend postgres --candles 3 --batch 100
 """
 from __future__ import annotations
 
@@ -24,28 +26,31 @@ PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgres://postgres@127.0.0.1:5432/aitrader_bench"
 
 
-def _tick_slice(market, bot_ids: list[int], tenant_id: int, candles: int, queue) -> None:
-    """One worker: tick its bots once per candle; reports latencies and query counts."""
+def _tick_slice(market, bot_ids: list[int], tenant_id: int, candles: int, batch: int,
+                queue) -> None:
+    """One worker: tick its bots once per candle, `batch` at a time; reports per-tick
+    latencies and query counts (each batch's figures shared by its ticks)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from trading.engine import run_tick
+    from trading.engine import run_ticks
     from trading.exchanges.factory import set_market_source
 
     set_market_source("binance", market)
     latencies, queries = [], []
     for _ in range(candles):
         market.step()
-        for bot_id in bot_ids:
+        for start in range(0, len(bot_ids), batch):
+            chunk = bot_ids[start:start + batch]
             began = time.perf_counter()
             with CaptureQueriesContext(connection) as captured:
-                run_tick(tenant_id=tenant_id, bot_id=bot_id)
-            latencies.append(time.perf_counter() - began)
-            queries.append(len(captured.captured_queries))
+                run_ticks(tenant_id=tenant_id, bot_ids=chunk)
+            latencies += [(time.perf_counter() - began) / len(chunk)] * len(chunk)
+            queries += [len(captured.captured_queries) / len(chunk)] * len(chunk)
     queue.put((latencies, queries))
 
 
-def _run_case(bots: int, candles: int, workers: int) -> dict:
+def _run_case(bots: int, candles: int, workers: int, batch: int) -> dict:
     """Inside a configured process: build the bots, tick them in `workers` processes (as
     Celery workers would), return the figures."""
     import multiprocessing
@@ -66,7 +71,7 @@ def _run_case(bots: int, candles: int, workers: int) -> dict:
     slices = [bot_ids[i::workers] for i in range(workers)]
     started = time.perf_counter()
     processes = [context.Process(target=_tick_slice,
-                                 args=(market, part, tenant_id, candles, queue))
+                                 args=(market, part, tenant_id, candles, batch, queue))
                  for part in slices if part]
     for process in processes:
         process.start()
@@ -97,7 +102,8 @@ def _fresh_postgres() -> bool:
         return False
 
 
-def _case_in_subprocess(backend: str, bots: int, candles: int, workers: int) -> dict | None:
+def _case_in_subprocess(backend: str, bots: int, candles: int, workers: int,
+                        batch: int) -> dict | None:
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="aitrader.settings.local",
                AITRADER_RATE_LIMIT_ENABLED="0", LOG_LEVEL="ERROR",
                PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'bench'}")
@@ -112,7 +118,7 @@ def _case_in_subprocess(backend: str, bots: int, candles: int, workers: int) -> 
             env.pop("DATABASE_URL", None)
         result = subprocess.run(
             [sys.executable, __file__, "--inner", "--bots", str(bots), "--candles", str(candles),
-             "--workers", str(workers)],
+             "--workers", str(workers), "--batch", str(batch)],
             env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         print(result.stderr[-2000:])
@@ -129,14 +135,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2,
                         help="Processes ticking in parallel, like Celery workers (default 2; "
                              "SQLite always uses 1: it has one writer).")
+    parser.add_argument("--batch", type=int, default=200,
+                        help="Bots per run_ticks call, like one tick_bots task (default 200).")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        print(json.dumps(_run_case(args.bots[0], args.candles, args.workers)))
+        print(json.dumps(_run_case(args.bots[0], args.candles, args.workers, args.batch)))
         return
     from _machine import machine_summary
 
     print(f"Machine: {machine_summary()}")
+    print(f"Batches of up to {args.batch} bots; per-tick latency = batch time / batch size.")
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"{'backend':<10}{'bots':>7}{'workers':>8}{'ticks':>8}{'ticks/s':>10}{'p50 ms':>9}"
           f"{'p99 ms':>9}{'queries/tick':>14}")
@@ -144,7 +153,7 @@ def main() -> None:
         for bots in args.bots:
             candles = args.candles or max(2, 2000 // bots)
             workers = 1 if backend == "sqlite" else args.workers
-            row = _case_in_subprocess(backend, bots, candles, workers)
+            row = _case_in_subprocess(backend, bots, candles, workers, args.batch)
             if row:
                 print(f"{backend:<10}{row['bots']:>7}{row['workers']:>8}{row['ticks']:>8}"
                       f"{row['ticks_per_s']:>10}{row['p50_ms']:>9}{row['p99_ms']:>9}"
