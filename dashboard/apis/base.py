@@ -43,8 +43,8 @@ class _TenantScoped:
     def get_object(self):
         try:
             return super().get_object()
-        except (ValueError, TypeError):
-            raise Http404 from None  # a malformed id is as missing as another tenant's
+        except (ValueError, TypeError, OverflowError):
+            raise Http404 from None  # a malformed or huge id is as missing as another tenant's
 
 
 class TenantAPIView(_TenantScoped, generics.GenericAPIView):

@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 
 from trading.models import BacktestRun, Bot, EquitySnapshot, Fill, Order, Position, Thought, Trade
 
 
+class WholeNumberFilter(django_filters.NumberFilter):
+    """An integer a database column holds; a fraction or a number past 64 bits is a 400 (as a
+    plain NumberFilter it reached the database and was a 500; found by schemathesis)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", -(2**63))
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
 class _Common(django_filters.FilterSet):
-    bot = django_filters.NumberFilter(field_name="bot_id")
+    bot = WholeNumberFilter(field_name="bot_id")
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -40,7 +53,7 @@ class TradeFilter(_Common):
 
 
 class PositionFilter(django_filters.FilterSet):
-    bot = django_filters.NumberFilter(field_name="bot_id")
+    bot = WholeNumberFilter(field_name="bot_id")
 
     class Meta:
         model = Position
@@ -54,9 +67,9 @@ class ThoughtFilter(_Common):
 
 
 class EquityFilter(django_filters.FilterSet):
-    bot = django_filters.NumberFilter(field_name="bot_id")
-    since_ts = django_filters.NumberFilter(field_name="candle_ts", lookup_expr="gte")
-    until_ts = django_filters.NumberFilter(field_name="candle_ts", lookup_expr="lt")
+    bot = WholeNumberFilter(field_name="bot_id")
+    since_ts = WholeNumberFilter(field_name="candle_ts", lookup_expr="gte")
+    until_ts = WholeNumberFilter(field_name="candle_ts", lookup_expr="lt")
 
     class Meta:
         model = EquitySnapshot
@@ -64,6 +77,8 @@ class EquityFilter(django_filters.FilterSet):
 
 
 class BacktestFilter(_Common):
+    bot = None  # a backtest belongs to no bot: ?bot= was a 500 (found by schemathesis)
+
     class Meta:
         model = BacktestRun
         fields = ["status", "strategy", "symbol"]
