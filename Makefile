@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-e2e lint bench clean vendor
+.PHONY: run test test-e2e lint bandit bench clean vendor
 
 $(VENV)/bin/python:
 	$(PYTHON_BIN) -m venv $(VENV)
@@ -36,7 +36,11 @@ test-e2e: $(VENV)/.dev-installed
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/bandit -q -r aitrader tenants trading dashboard notifications mlmodels -lll
+	$(MAKE) bandit
+
+# Security lint: 0 high-severity findings (config in pyproject.toml); .ci/run runs it too.
+bandit: $(VENV)/.dev-installed
+	$(VENV)/bin/bandit -q -c pyproject.toml -r aitrader tenants trading dashboard notifications mlmodels -lll
 
 bench: $(VENV)/.base-installed
 	$(PY) bench/backtest.py
