@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from trading.backtest.config import BacktestConfig, ResolvedConfig
-from trading.backtest.fast import simulate_fast
 from trading.backtest.reference import simulate_reference
 from trading.backtest.simulation import SimulationResult
 from trading.candles import Candles
@@ -40,4 +39,7 @@ def run_fast(candles: Candles, config: BacktestConfig | ResolvedConfig) -> Simul
     """The production backtest: vectorised signals, compiled fill loop."""
     config = resolved(config)
     signals = config.strategy.signals(candles, config.params)
+    # numba + LLVM (~65 MB) load on the first backtest, not in every web process.
+    from trading.backtest.fast import simulate_fast
+
     return simulate_fast(candles, signals, config.simulation())

@@ -12,7 +12,6 @@ from typing import Any
 from aitrader.errors import ValidationFailed
 from trading.backtest.config import BacktestConfig
 from trading.backtest.engine import run_fast
-from trading.backtest.fast import simulate_fast
 from trading.backtest.lookahead import check_lookahead
 from trading.backtest.metrics import all_metrics
 from trading.backtest.report import build_report
@@ -37,6 +36,9 @@ def run_backtest(candles: Candles, config: BacktestConfig,
     report_progress(0.0)
     signals = resolved.strategy.signals(candles, resolved.params)
     report_progress(_SIGNALS_DONE)
+    # numba + LLVM (~65 MB) load on the first backtest, not in every web process.
+    from trading.backtest.fast import simulate_fast
+
     result = simulate_fast(candles, signals, resolved.simulation())
     report_progress(_SIMULATION_DONE)
     lookahead = None
