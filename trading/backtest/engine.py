@@ -39,7 +39,7 @@ def run_fast(candles: Candles, config: BacktestConfig | ResolvedConfig) -> Simul
     """The production backtest: vectorised signals, compiled fill loop."""
     config = resolved(config)
     signals = config.strategy.signals(candles, config.params)
-    # numba + LLVM (~65 MB) load on the first backtest, not in every web process.
+    # numba + LLVM (~55 MB) load on the first backtest, not in every web process.
     from trading.backtest.fast import simulate_fast
 
     return simulate_fast(candles, signals, config.simulation())

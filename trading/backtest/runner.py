@@ -36,7 +36,7 @@ def run_backtest(candles: Candles, config: BacktestConfig,
     report_progress(0.0)
     signals = resolved.strategy.signals(candles, resolved.params)
     report_progress(_SIGNALS_DONE)
-    # numba + LLVM (~65 MB) load on the first backtest, not in every web process.
+    # numba + LLVM (~55 MB) load on the first backtest, not in every web process.
     from trading.backtest.fast import simulate_fast
 
     result = simulate_fast(candles, signals, resolved.simulation())
