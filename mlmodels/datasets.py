@@ -306,5 +306,16 @@ def describe_dataset(candles: Candles, dataset: Dataset) -> dict[str, Any]:
             "label": {"kind": dataset.spec.label.kind, **dataset.label_fit},
             "samples": {name: int(split.indices.shape[0])
                         for name, split in dataset.splits.items()},
+            "class_balance": class_balance(dataset),
             "split_indices": {name: list(split.bounds())
                               for name, split in dataset.splits.items()}}
+
+
+def class_balance(dataset: Dataset) -> dict[str, dict[str, float]] | None:
+    """Share of down / flat / up labels per split (None for regression): a model that only
+    learned the majority class shows here first."""
+    if dataset.spec.label.kind != "classification":
+        return None
+    return {name: {label: float((split.targets == index).mean())
+                   for index, label in enumerate(CLASSES)}
+            for name, split in dataset.splits.items()}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mlmodels.datasets import CLASSES, DOWN, FLAT, UP, Dataset, classify
+from mlmodels.datasets import CLASSES, Dataset
 from mlmodels.inference import LoadedModel
 from trading.backtest import BacktestConfig, check_lookahead, run_fast
 from trading.backtest.metrics import all_metrics
@@ -112,10 +112,21 @@ def backtest_test_split(model: LoadedModel, candles: Candles, dataset: Dataset, 
     return summary
 
 
+def _probabilities_from(model: LoadedModel, candles: Candles, first: int) -> np.ndarray:
+    """Probabilities indexed like `candles`, computed only from candle `first` on (with its
+    warm-up before it): the training split needs none, and features are window-local, so the
+    values are those of the whole series."""
+    start = max(first - model.first_index(), 0)
+    out = np.full((len(candles), 2), np.nan)
+    out[start:] = model.probabilities(candles[start:])
+    return out
+
+
 def evaluate(model: LoadedModel, candles: Candles, dataset: Dataset, *,
              enter_probability: float, exit_probability: float) -> dict[str, Any]:
     """Validation and test metrics plus the test-split backtest, ready for the registry."""
-    probabilities = model.probabilities(candles)
+    probabilities = _probabilities_from(model, candles,
+                                        int(dataset.splits["validation"].indices[0]))
     return {"label_kind": model.label_kind,
             "validation": split_metrics(model, probabilities, dataset, "validation"),
             "test": split_metrics(model, probabilities, dataset, "test"),
@@ -123,9 +134,3 @@ def evaluate(model: LoadedModel, candles: Candles, dataset: Dataset, *,
                                       enter_probability=enter_probability,
                                       exit_probability=exit_probability)}
 
-
-def class_balance(returns: np.ndarray, flat_band: float) -> dict[str, float]:
-    """Share of each class at `flat_band`, for the dataset summary."""
-    labels = classify(returns, flat_band)
-    return {name: float((labels == index).mean())
-            for index, name in ((DOWN, "down"), (FLAT, "flat"), (UP, "up"))}

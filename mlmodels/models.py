@@ -94,6 +94,20 @@ class MLModel(TenantScopedModel):
     def __str__(self) -> str:
         return f"{self.symbol} {self.timeframe} v{self.version} ({self.status})"
 
+    def as_dict(self) -> dict:
+        """The registry entry as JSON: what `train_model --json` prints (and the API can)."""
+        return {"model_id": self.pk, "version": self.version, "status": self.status,
+                "symbol": self.symbol, "timeframe": self.timeframe,
+                "architecture": self.architecture, "feature_set": self.feature_set,
+                "label": self.label, "metrics": self.metrics, "splits": self.splits,
+                "normalization": self.normalization, "dataset": self.dataset,
+                "training": self.training, "walk_forward": self.walk_forward,
+                "failure_reason": self.failure_reason, "artifact_sha256": self.artifact_sha256,
+                "trained_at": self.trained_at.isoformat() if self.trained_at else None,
+                "max_age_seconds": self.max_age.total_seconds() if self.max_age else None,
+                "retrain_every_seconds": (self.retrain_every.total_seconds()
+                                          if self.retrain_every else None)}
+
     def age(self, now=None) -> timedelta | None:
         """Time since training finished; None while it has not."""
         if self.trained_at is None:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from aitrader.errors import ValidationFailed
-from mlmodels import artifacts, resolver
+from mlmodels import artifacts, evaluation, resolver
 from mlmodels.datasets import Normalizer
 from mlmodels.features import compute_features
 from mlmodels.inference import LoadedModel, load_model
@@ -185,3 +185,11 @@ def test_parameters_accept_active_and_ids():
 def test_loading_checks_the_digest(trained):
     with pytest.raises(Exception, match="digest"):
         load_model(trained.directory, expected_digest="0" * 64, model_id=99)
+
+
+def test_evaluation_from_validation_on_matches_the_whole_series(trained, candles, dataset):
+    start = int(dataset.splits["validation"].indices[0])
+    partial = evaluation._probabilities_from(trained.model, candles, start)
+    full = trained.model.probabilities(candles)
+    assert np.isnan(partial[: start - trained.model.first_index()]).all()
+    assert np.allclose(partial[start:], full[start:], rtol=0, atol=1e-12)

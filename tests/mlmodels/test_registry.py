@@ -50,6 +50,8 @@ def test_each_training_of_a_market_gets_the_next_version(world, candles):
     assert first.status == Status.TRAINING and second.symbol == "BTC/USDT"
     assert first.splits["train"][0] < first.splits["validation"][0] < first.splits["test"][0]
     assert first.normalization["fit_on"] == "train"
+    balance = first.dataset["class_balance"]["train"]  # the flat band is fitted on train
+    assert abs(sum(balance.values()) - 1) < 1e-9 and 0.32 < balance["flat"] < 0.35
     assert first.created_by == world.alice
 
 

@@ -26,16 +26,6 @@ from trading.candles import CandleFileError, load_csv
 USAGE_ERROR, TRAINING_FAILED = 2, 1
 
 
-def model_summary(model: MLModel) -> dict[str, Any]:
-    """The registry entry as the CLI prints it (the --json contract)."""
-    return {"model_id": model.pk, "version": model.version, "status": model.status,
-            "symbol": model.symbol, "timeframe": model.timeframe,
-            "architecture": model.architecture, "metrics": model.metrics,
-            "splits": model.splits, "normalization": model.normalization,
-            "dataset": model.dataset, "label": model.label, "training": model.training,
-            "walk_forward": model.walk_forward, "artifact_sha256": model.artifact_sha256}
-
-
 class Command(BaseCommand):
     help = "Train an ML model for a tenant on a candle CSV and register it."
 
@@ -104,9 +94,8 @@ class Command(BaseCommand):
                               f"{event['validation_loss']:.4f}  (best {event['best_epoch']})")
 
     def _print(self, model: MLModel, as_json: bool) -> None:
-        summary = model_summary(model)
         if as_json:
-            self.stdout.write(json.dumps(summary, allow_nan=False))
+            self.stdout.write(json.dumps(model.as_dict(), allow_nan=False))
             return
         test, backtest = model.metrics["test"], model.metrics["backtest"]
         score = (f"accuracy {test['accuracy']:.3f} (baseline {test['baseline_accuracy']:.3f}),"
