@@ -28,7 +28,7 @@ from django.shortcuts import render
 from dashboard import ratelimits
 from dashboard.ratelimits import RateLimited, RateLimitUnavailable
 from tenants.models import User
-from tenants.net import user_agent
+from tenants.net import client_ip, user_agent
 from tenants.services import user_login_audit
 
 logger = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def on_logged_in(sender, request: HttpRequest | None, user: User, **kwargs) -> N
         return
     if hasattr(request, "session"):
         session_stamp(request.session, int(time.time()), new=True)
-    user_login_audit(user=user, succeeded=True, ip=ratelimits.request_ip(request),
+    user_login_audit(user=user, succeeded=True, ip=client_ip(request.META),
                      user_agent=user_agent(request.META))
 
 
@@ -216,7 +216,7 @@ def on_login_failed(sender, credentials: dict, request: HttpRequest | None = Non
                     **kwargs) -> None:
     """Count the failure towards the sign-in budget and audit it for the account's tenants."""
     username = str(credentials.get("username") or credentials.get("email") or "").lower()
-    ip = ratelimits.request_ip(request) if request is not None else None
+    ip = client_ip(request.META) if request is not None else None
     ratelimits.login_failure_count(username=username, ip=ip)
     user = User.objects.filter(email=username).first() if username else None
     if user is None:
