@@ -93,7 +93,7 @@ def _refusal(scope: StrategyScope, model_id: int, found: Resolution | None,
                 f"holding.")
     if found.status not in USABLE:
         return f"{found.name} is {found.status}; holding."
-    age = now - found.trained_at
+    age = now - (found.trained_at or now)
     if found.max_age is not None and age > found.max_age:
         return (f"{found.name} is {_days(age)} old, past its staleness limit of "
                 f"{_days(found.max_age)}; not trading on it until it is retrained.")

@@ -94,10 +94,7 @@ def _market(symbol: str, timeframe: str) -> tuple[str, str]:
     if not (slash and base and quote) or len(symbol) > 30:
         raise ValidationFailed(f"Symbol must look like BTC/USDT, got {symbol!r}.",
                                field="symbol")
-    try:
-        timeframe_ms(timeframe)
-    except (KeyError, ValueError):
-        raise ValidationFailed(f"Unknown timeframe {timeframe!r}.", field="timeframe") from None
+    timeframe_ms(timeframe)  # ValidationFailed naming the supported timeframes
     return symbol, timeframe
 
 
@@ -203,8 +200,13 @@ def _train(model: MLModel, report: Callable[[dict[str, Any]], None]
         identity=_identity(model), limits=training_limits(), on_progress=report)
     folds = None
     if model.walk_forward_folds:
-        folds = walk_forward(candles, options, model.walk_forward_folds, workdir=job / "folds",
-                             limits=training_limits(), on_progress=report)
+        # A fold that fails does not throw the trained model away; the report says why.
+        try:
+            folds = walk_forward(candles, options, model.walk_forward_folds,
+                                 workdir=job / "folds", limits=training_limits(),
+                                 on_progress=report)
+        except TrainingFailed as exc:
+            folds = {"error": f"Walk-forward stopped: {exc.reason}"}
     return trained, folds
 
 
@@ -289,7 +291,12 @@ def mlmodel_promote(*, tenant: Tenant, actor: Actor, model_id: int) -> MLModel:
         current.status = Status.READY
         current.save(update_fields=["status"])
     model.status, model.promoted_at = Status.ACTIVE, timezone.now()
-    model.save(update_fields=["status", "promoted_at"])
+    try:
+        with transaction.atomic():
+            model.save(update_fields=["status", "promoted_at"])
+    except IntegrityError:  # the one-active constraint: a concurrent promote won the race
+        raise Conflict("Another model of this market was promoted at the same moment; "
+                       "reload and try again.") from None
     _lifecycle_recorded(tenant, actor, model, "mlmodel.promote",
                         {"replaced": current.pk if current else None})
     return model

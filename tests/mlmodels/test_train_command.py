@@ -98,10 +98,17 @@ def test_the_task_trains_and_streams_progress_to_the_tenants_feed(world, candles
     events = []
     monkeypatch.setattr(services, "publish_now",
                         lambda tenant_id, kind, bot, data: events.append((tenant_id, kind, data)))
-    model = queued(world, candles)
+
+    def failing_folds(*args, **kwargs):
+        raise runner.TrainingFailed("fold 1 ran out of memory")
+
+    monkeypatch.setattr("mlmodels.pipeline.walk_forward", failing_folds)
+    model = queued(world, candles, walk_forward_folds=2)
     assert train_model_task.delay(world.tenant_a.pk, model.pk).get() == Status.READY
     model.refresh_from_db()
     assert model.metrics["test"]["accuracy"] >= 0 and model.trained_at is not None
+    # a failed walk-forward is reported without throwing the trained model away
+    assert model.walk_forward == {"error": "Walk-forward stopped: fold 1 ran out of memory"}
     epochs = [data for tenant, kind, data in events if data.get("event") == "epoch"]
     assert [e["epoch"] for e in epochs] == [1, 2]
     assert {(tenant, kind) for tenant, kind, _ in events} == {(world.tenant_a.pk, "training")}
