@@ -50,6 +50,24 @@ def drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def postgres_cpu(name: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to database `name`."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [name])]
+    return {pid: process_cpu_seconds(pid) for pid in pids}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (0 when it is gone)."""
+    with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return 0.0
+
+
 def django_env(database_url: str, var_dir: str, **extra: str) -> dict[str, str]:
     """Environment of every Django subprocess of a benchmark (services mode, quiet logs)."""
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="aitrader.settings.local",
@@ -179,13 +197,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the serving processes so far."""
-        total = 0
-        for pid in self.worker_pids():
-            with contextlib.suppress(OSError, IndexError, ValueError), \
-                    open(f"/proc/{pid}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / os.sysconf("SC_CLK_TCK")
+        return sum(process_cpu_seconds(pid) for pid in self.worker_pids())
 
     def rss_mb(self) -> float:
         return max((_status_kb(pid, "VmRSS") for pid in self.worker_pids()), default=0) / 1024

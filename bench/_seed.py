@@ -85,7 +85,7 @@ def trades_for(tenant_ids: list[int], per_bot: int) -> int:
     # Identifiers come from the model's meta and the expressions are the constants above.
     sql = (f"INSERT INTO {Trade._meta.db_table} ({', '.join(columns)}) "  # noqa: S608
            f"SELECT {', '.join(values)} FROM {Bot._meta.db_table} b "
-           f"CROSS JOIN generate_series(1, %s) g WHERE b.tenant_id = ANY(%s)")
+           f"CROSS JOIN generate_series(1::bigint, %s::bigint) g WHERE b.tenant_id = ANY(%s)")
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, per_bot, list(tenant_ids)])
         inserted = cursor.rowcount
