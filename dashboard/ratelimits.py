@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -44,6 +44,9 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # A tenant pools many keys and members; an IP may front a few of them.
 SHARED_FACTORS = {"tenant": 4, "ip": 2}
 BURST_SECONDS = 10
+# How a refusal names the bucket that is full.
+SCOPE_LABELS = {"principal": "API key or user", "tenant": "workspace", "ip": "address",
+                "user_ip": "account and address"}
 # Unsafe API routes and dashboard page actions whose budget is not `control`.
 ROUTE_BUDGETS: dict[tuple[str, str], str] = {
     ("api:export-trades", "GET"): EXPORT,
@@ -162,10 +165,6 @@ def _refuse(bucket: Budget, scope: str, rate: str, usage: Usage) -> None:
         retry_after=usage.time_left)
 
 
-SCOPE_LABELS = {"principal": "API key or user", "tenant": "workspace", "ip": "address",
-                "user_ip": "account and address"}
-
-
 def _period_label(rate: str) -> str:
     period = rate.partition("/")[2]
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -173,46 +172,46 @@ def _period_label(rate: str) -> str:
     return f"{number} {unit}" if number else unit[:-1]
 
 
-def spend(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
-    """Count one request against each (scope, identity); raise RateLimited past a limit.
-
-    Buckets are spent in order and the first one past its limit stops the rest, so a key
-    that is refused does not also drain its tenant's budget.
-    """
+def _buckets(bucket: Budget, identities: Iterable[tuple[str, str]], *,
+             increment: bool) -> Iterator[tuple[str, str, Usage | None]]:
+    """(scope, rate, usage) of every bucket the identities use, read lazily in order, so a
+    caller that stops at the first full bucket touches none after it."""
     if not settings.AITRADER_RATE_LIMIT_ENABLED:
         return
     for scope, identity in identities:
         for rate in bucket.rates_for(scope):
-            usage = _usage(bucket, scope, identity, rate, increment=True)
-            if usage is None:
-                return _store_down(bucket)
-            if usage.count > usage.limit:
-                _refuse(bucket, scope, rate, usage)
+            yield scope, rate, _usage(bucket, scope, identity, rate, increment=increment)
+
+
+def spend(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
+    """Count one request against each (scope, identity); raise RateLimited past a limit.
+
+    The first bucket past its limit stops the rest, so a key that is refused does not also
+    drain its tenant's budget.
+    """
+    for scope, rate, usage in _buckets(bucket, identities, increment=True):
+        if usage is None:
+            return _store_down(bucket)
+        if usage.count > usage.limit:
+            _refuse(bucket, scope, rate, usage)
 
 
 def check(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
     """Raise RateLimited if any bucket is already full, without counting this request
     (for budgets that count failures, not attempts)."""
-    if not settings.AITRADER_RATE_LIMIT_ENABLED:
-        return
-    for scope, identity in identities:
-        for rate in bucket.rates_for(scope):
-            usage = _usage(bucket, scope, identity, rate, increment=False)
-            if usage is None:
-                return _store_down(bucket)
-            if usage.count >= usage.limit:
-                _refuse(bucket, scope, rate, usage)
+    for scope, rate, usage in _buckets(bucket, identities, increment=False):
+        if usage is None:
+            return _store_down(bucket)
+        if usage.count >= usage.limit:
+            _refuse(bucket, scope, rate, usage)
 
 
 def count(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
     """Record one event (a failure, a 401) without refusing anything now."""
-    if not settings.AITRADER_RATE_LIMIT_ENABLED:
-        return
-    for scope, identity in identities:
-        for rate in bucket.rates_for(scope):
-            if _usage(bucket, scope, identity, rate, increment=True) is None:
-                logger.warning("rate-limit store unavailable: %s not counted", bucket.label)
-                return
+    for _scope, _rate, usage in _buckets(bucket, identities, increment=True):
+        if usage is None:
+            logger.warning("rate-limit store unavailable: %s not counted", bucket.label)
+            return
 
 
 # --- Who is asking ----------------------------------------------------------------------------
