@@ -13,10 +13,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aitrader.settings.local")
 app = Celery("aitrader")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Market-data fetches have their own queue (the compose file's `marketdata` worker), so a
+# slow exchange never delays bot ticks.
+app.conf.task_routes = {"trading.tasks.refresh_market_data": {"queue": "marketdata"}}
 
 # Beat: queue due bot ticks every few seconds (each tick decides whether a candle is new).
 app.conf.beat_schedule = {
     "schedule-due-bots": {"task": "trading.tasks.schedule_due_bots", "schedule": 2.0},
+    # Shared market data: one fetch per feed per candle, ahead of the ticks that read it.
+    "refresh-market-data": {"task": "trading.tasks.refresh_market_data", "schedule": 5.0},
     # Telegram: claim due check-ins (exactly once per link per interval) and retry strays.
     "send-due-checkins": {"task": "notifications.tasks.send_due_checkins", "schedule": 60.0},
     # ML: start scheduled retrainings that are due; fail training runs whose worker vanished.

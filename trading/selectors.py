@@ -243,3 +243,10 @@ def bot_is_running(*, bot: Bot) -> bool:
     """Whether the bot is running right now (re-read: a pause may have landed mid-tick)."""
     return Bot.objects.for_tenant(bot.tenant_id).filter(
         pk=bot.pk, status=Bot.Status.RUNNING).exists()
+
+
+def active_feeds() -> list[tuple[str, str, str]]:
+    """(exchange, symbol, timeframe) of every feed a running bot reads, across tenants
+    (platform-level: feeds are shared market data, not tenant data)."""
+    return list(Bot.objects.filter(status=Bot.Status.RUNNING)
+                .values_list("account__exchange_id", "symbol", "timeframe").distinct())

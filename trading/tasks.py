@@ -52,3 +52,20 @@ def backtest_run_task(tenant_id: int, run_id: int) -> None:
     from trading.services.backtests import backtest_run_execute
 
     backtest_run_execute(tenant_id=tenant_id, run_id=run_id)
+
+
+@shared_task(ignore_result=True)
+def refresh_market_data() -> int:
+    """Fetch every active feed for the current candle (once; shared by all tenants), so
+    ticks find fresh candles in the cache. Runs on the `marketdata` queue."""
+    from trading.exchanges.factory import market_source
+    from trading.marketdata import MarketDataUnavailable, get_snapshot
+
+    refreshed = 0
+    for exchange_id, symbol, timeframe in selectors.active_feeds():
+        try:
+            get_snapshot(market_source(exchange_id), exchange_id, symbol, timeframe)
+            refreshed += 1
+        except MarketDataUnavailable:  # recorded on MarketFeed; the breakers act on it
+            continue
+    return refreshed

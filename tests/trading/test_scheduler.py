@@ -37,3 +37,14 @@ def test_a_failing_job_does_not_stop_the_ticks(world, market, monkeypatch):
     market.step()
     assert EmbeddedScheduler().run_once() == 1
     assert Thought.objects.filter(bot=bot).exists()
+
+
+def test_refreshing_market_data_fetches_each_active_feed_once(world, market):
+    from trading.tasks import refresh_market_data
+
+    make_paper_bot(world.tenant_a, name="a")
+    make_paper_bot(world.tenant_b, name="b")
+    market.step()
+    assert refresh_market_data() == 1
+    assert refresh_market_data() == 1
+    assert market.fetches == 1  # two tenants, one feed, one fetch this candle
