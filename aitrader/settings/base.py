@@ -102,8 +102,12 @@ TEMPLATES = [
 # --- Database: SQLite under var/ unless DATABASE_URL points at PostgreSQL -----------------
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60,
-                                                  conn_health_checks=True)}
+    # Seconds a connection is kept for the next request: WSGI workers reuse it. aitrader/asgi.py
+    # defaults it to 0, since under ASGI each request runs in a thread of its own and a kept
+    # connection is never reused, only left open until PostgreSQL runs out (bench/api.py).
+    DATABASES = {"default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {
