@@ -15,6 +15,7 @@ import django_filters
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
+from django.forms import DateInput
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -39,15 +40,16 @@ CHUNK_ROWS = 1000
 class AuditEventFilter(django_filters.FilterSet):
     """Narrow the log: action prefix ("bot." or "login.failure"), who, what, how, when."""
 
-    action = django_filters.CharFilter(lookup_expr="startswith")
-    actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains")
-    target = django_filters.CharFilter(lookup_expr="icontains")
-    via = django_filters.CharFilter()
-    ip = django_filters.CharFilter()
+    action = django_filters.CharFilter(lookup_expr="startswith", label="Action starts with")
+    actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains",
+                                      label="Who (e-mail or key prefix)")
+    target = django_filters.CharFilter(lookup_expr="icontains", label="Target contains")
+    via = django_filters.CharFilter(label="Channel (web, api, telegram, engine)")
+    ip = django_filters.CharFilter(label="IP address")
     since = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte",
-                                      label="From (date)")
+                                      label="From", widget=DateInput(attrs={"type": "date"}))
     until = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte",
-                                      label="To (date)")
+                                      label="To", widget=DateInput(attrs={"type": "date"}))
 
     class Meta:
         model = AuditEvent
