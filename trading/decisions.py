@@ -23,6 +23,7 @@ class MarketView:
     low: float
     close: float
     signal: int
+    note: str = ""  # why the strategy could not give a signal (held at 0), if so
 
 
 @dataclass(frozen=True)

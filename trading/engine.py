@@ -35,7 +35,7 @@ from trading.marketdata import MarketDataUnavailable, MarketSnapshot, feed_key, 
 from trading.models import Bot, EquitySnapshot, Position, Thought
 from trading.services import bots as bot_services
 from trading.services import engine_records, orders
-from trading.strategies import get_strategy
+from trading.strategies import SignalUnavailable, Strategy, StrategyScope, get_strategy
 from trading.strategies.presets import risk_for
 from trading.timeframes import timeframe_ms
 
@@ -309,16 +309,30 @@ _signal_lock = threading.Lock()
 SIGNAL_MEMO_LIMIT = 50_000
 
 
+def forget_signal_memo() -> None:
+    """Drop the memoised signals (tests; after a model is promoted or retired mid-candle)."""
+    with _signal_lock:
+        _signal_memo.clear()
+
+
+def _strategy(bot: Bot) -> type[Strategy]:
+    """The bot's strategy class, bound to its tenant and market (ml_signal reads a model of
+    that tenant; the rule-based strategies ignore the scope)."""
+    return get_strategy(bot.strategy,
+                        scope=StrategyScope(bot.tenant_id, bot.symbol, bot.timeframe))
+
+
 def _signal(bot: Bot, snapshot: MarketSnapshot, candle_ts: int) -> int:
     """The strategy's signal on the newest closed candle, computed once per candle for every
-    bot sharing the feed, strategy and parameters."""
+    bot sharing the feed, strategy (class: one per tenant for ml_signal) and parameters."""
+    strategy = _strategy(bot)
     key = (feed_key(bot.account.exchange_id, bot.symbol, bot.timeframe), candle_ts,
-           bot.strategy, json.dumps(bot.parameters, sort_keys=True))
+           strategy, json.dumps(bot.parameters, sort_keys=True))
     with _signal_lock:
         cached = _signal_memo.get(key)
     if cached is not None:
         return cached
-    value = int(get_strategy(bot.strategy).signals(snapshot.closed(), bot.parameters)[-1])
+    value = int(strategy.signals(snapshot.closed(), bot.parameters)[-1])
     with _signal_lock:
         if len(_signal_memo) >= SIGNAL_MEMO_LIMIT:
             _signal_memo.clear()
@@ -328,9 +342,13 @@ def _signal(bot: Bot, snapshot: MarketSnapshot, candle_ts: int) -> int:
 
 def _market_view(bot: Bot, snapshot: MarketSnapshot, candle_ts: int) -> MarketView:
     closed = snapshot.closed()
+    try:
+        signal, note = _signal(bot, snapshot, candle_ts), ""
+    except SignalUnavailable as exc:  # e.g. a stale or retired model: hold, and say why
+        signal, note = 0, exc.message
     return MarketView(candle_ts=candle_ts, open=float(closed.open[-1]),
                       high=float(closed.high[-1]), low=float(closed.low[-1]),
-                      close=float(closed.close[-1]), signal=_signal(bot, snapshot, candle_ts))
+                      close=float(closed.close[-1]), signal=signal, note=note)
 
 
 def _bot_view(bot: Bot, market: MarketView, position) -> BotView:
@@ -345,7 +363,7 @@ def _bot_view(bot: Bot, market: MarketView, position) -> BotView:
                           or equity) if wants_entry else equity,
         position_amount=amount, average_price=average,
         entries=position.entries if position and amount > 0 else 0,
-        entry_limit=get_strategy(bot.strategy).entry_limit(bot.parameters),
+        entry_limit=_strategy(bot).entry_limit(bot.parameters),
         fee_rate=float(bot.account.taker_fee), slippage=float(bot.account.slippage),
         in_cooldown=bool(bot.cooldown_until_ts and market.candle_ts <= bot.cooldown_until_ts),
         open_positions_elsewhere=(selectors.open_position_count_on_account(bot=bot)
@@ -380,7 +398,8 @@ def _record(bot: Bot, batch: TickBatch, market: MarketView, view: BotView, decis
     batch.equities.append(engine_records.equity_build(
         bot=bot, candle_ts=market.candle_ts, equity=view.equity,
         position_value=view.position_amount * market.close))
-    batch.think(bot, Thought.Kind.DECISION, decision.summary, candle_ts=market.candle_ts,
+    summary = f"{market.note} {decision.summary}" if market.note else decision.summary
+    batch.think(bot, Thought.Kind.DECISION, summary, candle_ts=market.candle_ts,
                 data=_thought_data(market, view, decision, order))
     batch.finish(bot, next_tick_at=batch.now + _interval(), **state)
     batch.tick_events.append((bot, {
@@ -398,6 +417,8 @@ def _thought_data(market: MarketView, view: BotView, decision: Decision, order) 
                        "close": market.close},
             "signal": market.signal, "equity": round(view.equity, 8),
             "position": view.position_amount, **decision.data}
+    if market.note:
+        data["strategy_note"] = market.note
     if order is not None:
         data["order"] = {"client_order_id": order.client_order_id, "status": order.status,
                          "error": order.error}

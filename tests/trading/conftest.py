@@ -7,6 +7,7 @@ from tenants.actors import Actor
 from tests.base import owner_actor
 from tests.trading.markets import SteppingMarket
 from trading.exchanges.factory import reset_market_sources, set_market_source
+from trading.engine import forget_signal_memo
 from trading.marketdata import forget_local_memo
 from trading.services.accounts import exchange_account_create
 from trading.services.bots import bot_create
@@ -16,6 +17,7 @@ from trading.services.bots import bot_create
 def market():
     """A fresh stepping market for 'binance'; caches are cleared around it."""
     forget_local_memo()
+    forget_signal_memo()
     market = SteppingMarket.sample()
     set_market_source("binance", market)
     yield market
