@@ -6,8 +6,8 @@ import pytest
 from tenants.actors import Actor
 from tests.base import owner_actor
 from tests.trading.markets import SteppingMarket
-from trading.exchanges.factory import reset_market_sources, set_market_source
 from trading.engine import forget_signal_memo
+from trading.exchanges.factory import reset_market_sources, set_market_source
 from trading.marketdata import forget_local_memo
 from trading.services.accounts import exchange_account_create
 from trading.services.bots import bot_create
