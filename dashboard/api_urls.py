@@ -16,6 +16,7 @@ from dashboard.apis.ledger import (
     ThoughtViewSet,
     TradeViewSet,
 )
+from dashboard.apis.mlmodels import MLModelViewSet
 from dashboard.apis.strategies import StrategyListApi
 from tenants.apis import MeApi
 
@@ -32,6 +33,7 @@ router.register("equity", EquityViewSet, basename="equity")
 router.register("backtests", BacktestViewSet, basename="backtest")
 router.register("exchange-accounts", ExchangeAccountViewSet, basename="exchange-account")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("models", MLModelViewSet, basename="mlmodel")
 
 urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),

@@ -15,6 +15,7 @@ from django.forms.models import model_to_dict
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from notifications.models import TelegramLink
+from mlmodels.models import MLModel
 from tenants.models import ApiKey, Membership
 from tenants.scoping import TenantScopedModel
 from tests.factories import MODEL_FACTORIES, make
@@ -48,6 +49,9 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "api:backtest-detail": (BacktestRun, "pk", ("GET",), {}),
     "api:exchange-account-detail": (ExchangeAccount, "pk", ("GET",), {}),
     "api:api-key-revoke": (ApiKey, "pk", ("POST",), {}),
+    "api:mlmodel-detail": (MLModel, "pk", ("GET",), {}),
+    "api:mlmodel-promote": (MLModel, "pk", ("POST",), {}),
+    "api:mlmodel-retire": (MLModel, "pk", ("POST",), {}),
     "dashboard:bot_detail": (Bot, "bot_id", ("GET",), {}),
     "dashboard:bot_pause": (Bot, "bot_id", ("POST",), {}),
     "dashboard:bot_resume": (Bot, "bot_id", ("POST",), {}),
@@ -74,6 +78,7 @@ LIST_URLS: dict[str, type] = {
     "api:backtest-list": BacktestRun,
     "api:exchange-account-list": ExchangeAccount,
     "api:api-key-list": ApiKey,
+    "api:mlmodel-list": MLModel,
 }
 EXEMPT_LIST_URLS = {
     "api:me": "describes the caller's own tenant",
