@@ -1,7 +1,7 @@
 """Dashboard pages: overview, bots, backtests, settings."""
 from django.urls import path
 
-from dashboard import audit_views, views
+from dashboard import audit_views, model_views, views
 
 app_name = "dashboard"
 
@@ -14,6 +14,9 @@ urlpatterns = [
     path("bots/<int:bot_id>/close-all/", views.bot_close_all, name="bot_close_all"),
     path("backtests/", views.backtests, name="backtests"),
     path("backtests/<int:run_id>/", views.backtest_detail, name="backtest_detail"),
+    path("models/", model_views.models_page, name="models"),
+    path("models/<int:model_id>/promote/", model_views.model_promote, name="model_promote"),
+    path("models/<int:model_id>/retire/", model_views.model_retire, name="model_retire"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/audit/", audit_views.audit_log, name="audit_log"),
     path("settings/api-keys/", views.api_key_create, name="api_key_create"),

@@ -50,6 +50,8 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "api:exchange-account-detail": (ExchangeAccount, "pk", ("GET",), {}),
     "api:api-key-revoke": (ApiKey, "pk", ("POST",), {}),
     "api:mlmodel-detail": (MLModel, "pk", ("GET",), {}),
+    "dashboard:model_promote": (MLModel, "model_id", ("POST",), {}),
+    "dashboard:model_retire": (MLModel, "model_id", ("POST",), {}),
     "api:mlmodel-promote": (MLModel, "pk", ("POST",), {}),
     "api:mlmodel-retire": (MLModel, "pk", ("POST",), {}),
     "dashboard:bot_detail": (Bot, "bot_id", ("GET",), {}),

@@ -47,3 +47,22 @@ def test_training_through_the_api_validates_before_queueing(world):
     assert not MLModel.objects.exists()
     unknown = controller.post(MODELS, {"symbol": "DOGE/USDT", "timeframe": "1h"}, format="json")
     assert unknown.status_code == 400 and "DOGE/USDT" in unknown.json()["error"]["message"]
+
+
+def test_the_models_page_lists_models_and_promotes_for_a_trader(world, trained, client):
+    model = register(world.tenant_a, trained)
+    client.force_login(world.alice)
+    page = client.get("/models/")
+    assert page.status_code == 200 and f"v{model.version}" in page.content.decode()
+    response = client.post(f"/models/{model.pk}/promote/")
+    model.refresh_from_db()
+    assert response.status_code == 302 and model.status == MLModel.Status.ACTIVE
+
+
+def test_a_viewer_cannot_retire_from_the_page(world, trained, client):
+    model = register(world.tenant_a, trained)
+    client.force_login(world.bob)
+    assert b"Promote" not in client.get("/models/").content
+    client.post(f"/models/{model.pk}/retire/")
+    model.refresh_from_db()
+    assert model.status == MLModel.Status.READY
