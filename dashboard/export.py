@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from itertools import islice
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.db.models import F, Func, QuerySet, TextField
+from django.http import StreamingHttpResponse
+
+T = TypeVar("T")
 
 HEADER = ["id", "bot", "symbol", "status", "amount", "entry_price", "exit_price",
           "entry_time", "exit_time", "fees", "pnl", "pnl_pct", "exit_reason"]
@@ -140,14 +145,24 @@ def csv_chunks(trades: QuerySet) -> Iterator[str | bytes]:
     yield from _row_blocks(trades)
 
 
-async def csv_chunks_async(trades: QuerySet) -> AsyncIterator[str | bytes]:
-    """The same chunks for ASGI, where a sync iterator would be buffered whole. Every step runs
-    in the request's one sync thread, where its database connection lives."""
-    yield _header()
-    blocks = await sync_to_async(_row_blocks, thread_sensitive=True)(trades)
-    next_block = sync_to_async(lambda: next(blocks, None), thread_sensitive=True)
+async def in_sync_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+    """An async view of a sync iterator for ASGI streaming (a sync iterator would be buffered
+    whole). It is made, read and closed in the request's one sync thread, where its database
+    connection and server-side cursor live."""
+    items = await sync_to_async(make_iterator, thread_sensitive=True)()
+    next_item = sync_to_async(lambda: next(items, None), thread_sensitive=True)
     try:
-        while (block := await next_block()) is not None:
-            yield block
+        while (item := await next_item()) is not None:
+            yield item
     finally:
-        await sync_to_async(blocks.close, thread_sensitive=True)()
+        await sync_to_async(items.close, thread_sensitive=True)()
+
+
+def streaming_csv(request, make_chunks: Callable[[], Iterator[str | bytes]],
+                  filename: str) -> StreamingHttpResponse:
+    """A CSV download streamed in constant memory under WSGI and ASGI alike."""
+    chunks = (in_sync_thread(make_chunks) if isinstance(request, ASGIRequest)
+              else make_chunks())
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

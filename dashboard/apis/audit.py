@@ -8,23 +8,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from itertools import islice
 
 import django_filters
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.forms import DateInput
-from django.http import StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.renderers import JSONRenderer
-from rest_framework.response import Response
 
-from dashboard.apis.base import TenantAPIView
-from dashboard.apis.export import CsvRenderer
+from dashboard.apis.export import CsvStreamApi
 from dashboard.export import LINE_END, neutralise
 from tenants import selectors as tenant_selectors
 from tenants.models import AuditEvent, Role, Scope
@@ -74,30 +67,16 @@ def audit_csv_chunks(events: QuerySet) -> Iterator[str]:
         yield buffer.getvalue()
 
 
-async def _async_chunks(chunks: Iterator[str]) -> AsyncIterator[str]:
-    """The same chunks for ASGI, where a sync iterator would be buffered whole."""
-    next_chunk = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
-    while (chunk := await next_chunk()) is not None:
-        yield chunk
-
-
-class AuditExportApi(TenantAPIView):
+class AuditExportApi(CsvStreamApi):
     """Stream the audit log as CSV: a signed-in admin or an `admin` key, Enterprise plan.
     Every export is itself audited, with the filters it used."""
 
     filterset_class = AuditEventFilter
-    renderer_classes = [CsvRenderer]
     scope_map = {"GET": Scope.ADMIN, "HEAD": Scope.ADMIN}
     required_role = Role.ADMIN
 
     def get_tenant_queryset(self, tenant):
         return tenant_selectors.audit_event_list(tenant=tenant).order_by("id")
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        if isinstance(response, Response):  # only errors: the API's one JSON error shape
-            request.accepted_renderer = JSONRenderer()
-            request.accepted_media_type = JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
 
     def check_permissions(self, request) -> None:
         super().check_permissions(request)
@@ -109,11 +88,4 @@ class AuditExportApi(TenantAPIView):
         audit_record(tenant=self.tenant, actor=self.actor, action="audit_log.export",
                      details={"filters": {k: v for k, v in request.query_params.items()
                                           if k in AuditEventFilter.base_filters}})
-        chunks = audit_csv_chunks(events)
-        if isinstance(request._request, ASGIRequest):
-            chunks = _async_chunks(chunks)
-        response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = (
-            f'attachment; filename="audit-{self.tenant.slug}-{stamp}.csv"')
-        return response
+        return self.csv_download(lambda: audit_csv_chunks(events), "audit")

@@ -1,8 +1,6 @@
 """/api/v1/export/trades.csv: the tenant's trades, filtered like the list, streamed."""
 from __future__ import annotations
 
-from django.core.handlers.asgi import ASGIRequest
-from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -11,7 +9,7 @@ from rest_framework.response import Response
 
 from dashboard.apis.base import TenantAPIView
 from dashboard.apis.filters import TradeFilter
-from dashboard.export import csv_chunks, csv_chunks_async
+from dashboard.export import csv_chunks, streaming_csv
 from tenants.models import Scope
 from tenants.plans import plan_require_feature
 from trading import selectors
@@ -25,21 +23,32 @@ class CsvRenderer(BaseRenderer):
         return data
 
 
-class TradeExportApi(TenantAPIView):
-    """Stream the trades as CSV. A key with the `export` scope may always export; a read
-    credential may where the plan includes exports."""
+class CsvStreamApi(TenantAPIView):
+    """Base of CSV downloads: rows stream in constant memory; errors keep the API's JSON."""
 
-    filterset_class = TradeFilter
     renderer_classes = [CsvRenderer]
-
-    def get_tenant_queryset(self, tenant):
-        return selectors.trade_list(tenant=tenant).order_by("id")
 
     def finalize_response(self, request, response, *args, **kwargs):
         if isinstance(response, Response):  # only errors: the API's one JSON error shape
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
+
+    def csv_download(self, make_chunks, name: str):
+        """Stream `make_chunks()` as `<name>-<tenant>-<time>.csv`."""
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        return streaming_csv(self.request._request, make_chunks,
+                             f"{name}-{self.tenant.slug}-{stamp}.csv")
+
+
+class TradeExportApi(CsvStreamApi):
+    """Stream the trades as CSV. A key with the `export` scope may always export; a read
+    credential may where the plan includes exports."""
+
+    filterset_class = TradeFilter
+
+    def get_tenant_queryset(self, tenant):
+        return selectors.trade_list(tenant=tenant).order_by("id")
 
     def check_permissions(self, request) -> None:
         super().check_permissions(request)
@@ -52,11 +61,4 @@ class TradeExportApi(TenantAPIView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
         trades = self.filter_queryset(self.get_queryset())
-        wsgi_request = request._request
-        chunks = (csv_chunks_async(trades) if isinstance(wsgi_request, ASGIRequest)
-                  else csv_chunks(trades))
-        response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = (
-            f'attachment; filename="trades-{self.tenant.slug}-{stamp}.csv"')
-        return response
+        return self.csv_download(lambda: csv_chunks(trades), "trades")
