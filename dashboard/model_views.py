@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from aitrader.errors import NotFound, ServiceError
-from dashboard.views import _actor, member_required
+from dashboard.views import member_required
 from mlmodels import selectors as ml_selectors
 from mlmodels import services as ml_services
 from tenants.models import Scope
+from tenants.web import member_actor, run_member_action
 
 
 @member_required
@@ -20,20 +19,13 @@ def models_page(request: HttpRequest) -> HttpResponse:
     """Every model version with its metrics, status and staleness."""
     models = ml_selectors.mlmodel_list(tenant=request.tenant)
     return render(request, "dashboard/models.html", {
-        "models": models, "can_control": _actor(request).can(Scope.CONTROL)})
+        "models": models, "can_control": member_actor(request).can(Scope.CONTROL)})
 
 
 def _lifecycle(request: HttpRequest, model_id: int, service: Callable, done: str
                ) -> HttpResponse:
-    try:
-        model = ml_selectors.mlmodel_get(tenant=request.tenant, model_id=model_id)
-        service(tenant=request.tenant, actor=_actor(request), model_id=model.pk)
-    except NotFound:
-        raise Http404("No such model.") from None  # another tenant's: same as missing
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, done.format(model=model))
+    run_member_action(request, service, model_id=model_id,
+                      success=lambda model: done.format(model=model))
     return redirect("dashboard:models")
 
 

@@ -30,10 +30,9 @@ from dashboard.forms import (
 )
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
-from tenants.actors import Actor
 from tenants.models import Role
-from tenants.net import client_ip, user_agent
 from tenants.plans import PLAN_LIMITS, PLAN_ORDER, Plan
+from tenants.web import member_actor, run_member_action
 from trading import selectors
 from trading.models import BacktestRun, Bot, TradingMode
 from trading.services import bots as bot_services
@@ -57,11 +56,6 @@ def member_required(view: Callable) -> Callable:
             return redirect("dashboard:overview")
         return view(request, *args, **kwargs)
     return wrapper
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_member(request.membership, via="web", ip=client_ip(request.META),
-                            user_agent=user_agent(request.META))
 
 
 def _form_error(form, exc: ServiceError) -> None:
@@ -103,7 +97,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 def _bot_form(request: HttpRequest, data=None) -> BotForm:
     accounts = selectors.exchange_account_list(tenant=request.tenant)
     return BotForm(data, accounts=accounts,
-                   can_add_account=_actor(request).has_role(Role.ADMIN))
+                   can_add_account=member_actor(request).has_role(Role.ADMIN))
 
 
 def _render_overview(request: HttpRequest, form: BotForm, status: int = 200) -> HttpResponse:
@@ -117,7 +111,7 @@ def _render_overview(request: HttpRequest, form: BotForm, status: int = 200) -> 
         "bot_limit_reached": (usage.limits.max_bots is not None
                               and usage.bots >= usage.limits.max_bots),
         "form": form,
-        "can_control": _actor(request).has_role(Role.TRADER),
+        "can_control": member_actor(request).has_role(Role.TRADER),
         "submitted_params": _submitted_params(request),
         **_strategy_context(),
     }, status=status)
@@ -150,7 +144,7 @@ def bot_new(request: HttpRequest) -> HttpResponse:
 @transaction.atomic
 def _create_bot(request: HttpRequest, form: BotForm) -> Bot:
     """The bot, on a fresh paper account when asked; a refused bot leaves no account behind."""
-    data, actor = form.cleaned_data, _actor(request)
+    data, actor = form.cleaned_data, member_actor(request)
     account_id = data["account"]
     if account_id == NEW_PAPER_ACCOUNT:
         account_id = exchange_account_create(
@@ -188,7 +182,7 @@ def bot_detail(request: HttpRequest, bot_id: int) -> HttpResponse:
         "position": selectors.position_for_bot(bot=bot),
         "equity": equity,
         "pnl": equity.equity - bot.capital if equity is not None else None,
-        "can_control": _actor(request).has_role(Role.TRADER),
+        "can_control": member_actor(request).has_role(Role.TRADER),
         **page_selectors.bot_recent_activity(bot=bot),
     })
 
@@ -219,14 +213,7 @@ def _risk_rows(bot: Bot) -> list[tuple[str, object]]:
 
 def _bot_control(request: HttpRequest, bot_id: int, service: Callable, done: str) -> HttpResponse:
     bot = _bot_or_404(request, bot_id)  # another tenant's bot: 404 before anything else
-    try:
-        service(tenant=request.tenant, actor=_actor(request), bot_id=bot.pk)
-    except NotFound:
-        raise Http404("No such bot.") from None
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, done.format(name=bot.name))
+    run_member_action(request, service, success=done.format(name=bot.name), bot_id=bot.pk)
     return redirect("dashboard:bot_detail", bot_id=bot.pk)
 
 
@@ -263,7 +250,7 @@ def backtests(request: HttpRequest) -> HttpResponse:
         strategy = form.cleaned_data["strategy"]
         try:
             run = backtest_run_create(
-                tenant=request.tenant, actor=_actor(request), strategy=strategy,
+                tenant=request.tenant, actor=member_actor(request), strategy=strategy,
                 symbol=form.cleaned_data["symbol"], timeframe=form.cleaned_data["timeframe"],
                 parameters=strategy_parameters(request.POST, strategy), config=form.config())
         except ServiceError as exc:
@@ -316,10 +303,10 @@ def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None
                      account_form: PaperAccountForm | None = None, new_key: str | None = None,
                      new_key_row=None) -> HttpResponse:
     tenant = request.tenant
-    can_admin = _actor(request).has_role(Role.ADMIN)
+    can_admin = member_actor(request).has_role(Role.ADMIN)
     context = {
         "can_admin": can_admin,
-        "is_owner": _actor(request).has_role(Role.OWNER),
+        "is_owner": member_actor(request).has_role(Role.OWNER),
         "accounts": selectors.exchange_account_list(tenant=tenant),
         "usage": page_selectors.plan_usage(tenant=tenant),
         "plans": [(Plan(plan), PLAN_LIMITS[plan]) for plan in PLAN_ORDER],
@@ -347,7 +334,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             api_key, full_key = tenant_services.api_key_issue(
-                tenant=request.tenant, actor=_actor(request), **form.cleaned_data)
+                tenant=request.tenant, actor=member_actor(request), **form.cleaned_data)
         except ServiceError as exc:
             _form_error(form, exc)
         else:
@@ -359,15 +346,8 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     """Revoke a key; programs using it get 401 from the next request."""
-    try:
-        api_key = tenant_services.api_key_revoke(tenant=request.tenant, actor=_actor(request),
-                                                 key_id=key_id)
-    except NotFound:
-        raise Http404("No such API key.") from None
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Key {api_key.name} ({api_key.prefix}…) is revoked.")
+    run_member_action(request, tenant_services.api_key_revoke, key_id=key_id,
+                      success=lambda key: f"Key {key.name} ({key.prefix}…) is revoked.")
     return redirect("dashboard:settings")
 
 
@@ -378,7 +358,7 @@ def exchange_account_new(request: HttpRequest) -> HttpResponse:
     form = PaperAccountForm(request.POST)
     if form.is_valid():
         try:
-            account = exchange_account_create(tenant=request.tenant, actor=_actor(request),
+            account = exchange_account_create(tenant=request.tenant, actor=member_actor(request),
                                               mode=TradingMode.PAPER, **form.cleaned_data)
         except ServiceError as exc:
             _form_error(form, exc)

@@ -21,21 +21,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from aitrader.errors import NotFound, ServiceError
+from aitrader.errors import ServiceError
 from notifications import selectors, services, transport
 from notifications.models import AlertKind
 from notifications.tasks import process_update
-from tenants.actors import Actor
 from tenants.models import Role
-from tenants.net import client_ip, user_agent
+from tenants.web import member_actor, run_member_action
 
 logger = logging.getLogger(__name__)
 MAX_UPDATE_BYTES = 1_000_000
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_member(request.membership, via="web", ip=client_ip(request.META),
-                            user_agent=user_agent(request.META))
 
 
 def _page(request: HttpRequest, *, code: str | None = None, status: int = 200) -> HttpResponse:
@@ -43,7 +37,7 @@ def _page(request: HttpRequest, *, code: str | None = None, status: int = 200) -
     switches = selectors.notification_settings_get(tenant=tenant)
     return render(request, "notifications/telegram_settings.html", {
         "links": selectors.link_list(tenant=tenant),
-        "can_manage": _actor(request).has_role(Role.ADMIN),
+        "can_manage": member_actor(request).has_role(Role.ADMIN),
         "configured": transport.is_configured(),
         "alert_switches": [(kind.value, kind.label, switches.allows(kind)) for kind in AlertKind],
         "code": code,
@@ -69,7 +63,7 @@ def telegram_link_code(request: HttpRequest) -> HttpResponse:
     if request.membership is None:
         return redirect("dashboard:overview")
     try:
-        _row, code = services.link_code_issue(tenant=request.tenant, actor=_actor(request))
+        _row, code = services.link_code_issue(tenant=request.tenant, actor=member_actor(request))
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("notifications:telegram_settings")
@@ -82,14 +76,8 @@ def telegram_unlink(request: HttpRequest, link_id: int) -> HttpResponse:
     """Unlink one chat of the current tenant (another tenant's chat is a 404)."""
     if request.membership is None:
         raise Http404("No such linked chat.")
-    try:
-        link = services.link_unlink(tenant=request.tenant, actor=_actor(request), link_id=link_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{link.label} is unlinked.")
+    run_member_action(request, services.link_unlink, link_id=link_id,
+                      success=lambda link: f"{link.label} is unlinked.")
     return redirect("notifications:telegram_settings")
 
 
@@ -101,7 +89,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
         return redirect("dashboard:overview")
     switches = {kind.value: request.POST.get(kind.value) == "on" for kind in AlertKind}
     try:
-        services.notification_settings_update(tenant=request.tenant, actor=_actor(request),
+        services.notification_settings_update(tenant=request.tenant, actor=member_actor(request),
                                               **switches)
     except ServiceError as exc:
         messages.error(request, exc.message)

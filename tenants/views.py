@@ -5,24 +5,23 @@ from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from aitrader.errors import NotFound, ServiceError
+from aitrader.errors import ServiceError
 from tenants import services
-from tenants.actors import Actor
 from tenants.forms import InviteForm, LoginForm, RoleForm, SignUpForm, TotpForm
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.models import Role, User
-from tenants.net import client_ip, user_agent
 from tenants.selectors import (
     invitation_list_pending,
     membership_get_for_user,
     membership_list,
 )
+from tenants.web import member_actor, run_member_action
 
 PENDING_2FA_KEY = "pending_2fa_user_id"
 PENDING_NEXT_KEY = "pending_2fa_next"
@@ -34,11 +33,6 @@ def _safe_next(request: HttpRequest) -> str:
                                        require_https=request.is_secure()):
         return target
     return reverse("dashboard:overview")
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_member(request.membership, via="web", ip=client_ip(request.META),
-                            user_agent=user_agent(request.META))
 
 
 def _complete_login(request: HttpRequest, user: User, next_url: str) -> HttpResponse:
@@ -127,7 +121,7 @@ def members(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and invite_form.is_valid():
         try:
             invitation, token = services.membership_invite(
-                tenant=request.tenant, actor=_actor(request), **invite_form.cleaned_data)
+                tenant=request.tenant, actor=member_actor(request), **invite_form.cleaned_data)
         except ServiceError as exc:
             messages.error(request, exc.message)
         else:
@@ -139,7 +133,7 @@ def members(request: HttpRequest) -> HttpResponse:
         "invitations": invitation_list_pending(tenant=request.tenant),
         "invite_form": invite_form,
         "role_choices": Role.choices,
-        "can_manage": _actor(request).has_role(Role.ADMIN),
+        "can_manage": member_actor(request).has_role(Role.ADMIN),
     })
 
 
@@ -150,7 +144,7 @@ def member_change_role(request: HttpRequest, membership_id: int) -> HttpResponse
     if request.membership is None or not form.is_valid():
         messages.error(request, "Choose a valid role.")
         return redirect("members")
-    _run(request, services.membership_change_role, membership_id=membership_id,
+    run_member_action(request, services.membership_change_role, membership_id=membership_id,
          role=form.cleaned_data["role"], success="Role changed.")
     return redirect("members")
 
@@ -159,20 +153,9 @@ def member_change_role(request: HttpRequest, membership_id: int) -> HttpResponse
 @require_POST
 def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
     if request.membership is not None:
-        _run(request, services.membership_remove, membership_id=membership_id,
+        run_member_action(request, services.membership_remove, membership_id=membership_id,
              success="Member removed.")
     return redirect("members")
-
-
-def _run(request: HttpRequest, service, *, success: str, **kwargs) -> None:
-    try:
-        service(tenant=request.tenant, actor=_actor(request), **kwargs)
-    except NotFound as exc:
-        raise Http404(exc.message) from None  # another tenant's member: same as missing
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, success)
 
 
 @login_required
