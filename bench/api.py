@@ -1,8 +1,9 @@
 """REST API throughput: GET /api/v1/trades/ against a naive DRF list of the same rows.
 
 Seeds a fresh PostgreSQL database (aitrader_bench_api) with 100 tenants x 10,000 trades, then
-serves the project twice, from gunicorn (WSGI workers, as DESIGN.md section 6 recommends for
-HTTP) and from daphne (ASGI), and loads two endpoints on each for a fixed time:
+serves the project from gunicorn (WSGI workers, as DESIGN.md section 6 recommends for HTTP)
+and from daphne (ASGI) side by side, and loads two endpoints on each for a fixed time, the
+four cases interleaved in slices so that other work on the machine weighs on each alike:
 
   trades  /api/v1/trades/ as shipped (.values() rows, LimitOffset pages of 50)
   naive   a plain ModelSerializer ListAPIView over the same rows, defined in this file
@@ -13,8 +14,8 @@ per case req/s, p50/p99 latency, failures, and the CPU milliseconds each request
 server and PostgreSQL (other work on the machine stretches latency, not these). Targets
 (issue 5): trades >= 4x the naive baseline under daphne, p99 < 100 ms at 16 connections.
 
-    python bench/api.py                             # 100 x 10k, 10 s per case, 16 connections
-    python bench/api.py --seconds 5 --connections 16 32 --workers 4 --worker-class sync
+    python bench/api.py                 # 100 x 10k, 15 s per case in 3 slices, 16 connections
+    python bench/api.py --seconds 6 --connections 16 32 --rate-limits off --worker-class gthread
 
 This file is also the URLconf and the app of the servers it starts (`api:wsgi_app()`,
 `api:asgi_app`): the project's URLs plus the naive endpoint.
@@ -130,34 +131,55 @@ def _check(server, path: str, tenant: dict, expected_count: int) -> None:
                            f"{len(page['results'])} rows on the page")
 
 
-def _measure(server, endpoints: dict[str, str], made: list[dict], per_tenant: int,
-             connections: list[int], seconds: float) -> list[dict]:
+def _measure(servers: list, endpoints: dict[str, str], made: list[dict], per_tenant: int,
+             connections: list[int], seconds: float, rounds: int) -> list[dict]:
+    """Every (server, endpoint, connections) case, in `rounds` interleaved slices of
+    seconds/rounds each, so load from elsewhere on the machine falls on all cases alike."""
     from _harness import load, postgres_cpu
 
-    rows = []
-    for name, path in endpoints.items():
-        _check(server, path, made[0], per_tenant)
-        requests = [(path, {"Authorization": f"Bearer {t['key']}"}) for t in made]
-        load(server.port, requests, max(connections), 2)  # warm-up: connections, caches
-        for count in connections:
+    cases = []
+    for server in servers:
+        for name, path in endpoints.items():
+            _check(server, path, made[0], per_tenant)
+            requests = [(path, {"Authorization": f"Bearer {t['key']}"}) for t in made]
+            load(server.port, requests, max(connections), 2)  # warm-up: connections, caches
+            cases += [(server, name, requests, count) for count in connections]
+    slices: dict[int, list[dict]] = {index: [] for index in range(len(cases))}
+    for _ in range(rounds):
+        for index, (server, _name, requests, count) in enumerate(cases):
             server_cpu, database_cpu = server.cpu_seconds(), postgres_cpu(DB_NAME)
-            result = load(server.port, requests, count, seconds)
-            server_cpu = server.cpu_seconds() - server_cpu
-            database_cpu = sum(cpu - database_cpu.get(pid, 0.0)
-                               for pid, cpu in postgres_cpu(DB_NAME).items())
-            done = max(1, result["requests"])
-            rows.append({"server": server.name, "endpoint": name, "connections": count,
-                         **result, "rss_mb": server.rss_mb(),
-                         "server_ms": server_cpu / done * 1000,
-                         "database_ms": database_cpu / done * 1000})
-    return rows
+            result = load(server.port, requests, count, seconds / rounds)
+            result["server_cpu"] = server.cpu_seconds() - server_cpu
+            result["database_cpu"] = sum(cpu - database_cpu.get(pid, 0.0)
+                                         for pid, cpu in postgres_cpu(DB_NAME).items())
+            slices[index].append(result)
+    return [_summary(server, name, count, slices[index])
+            for index, (server, name, _requests, count) in enumerate(cases)]
+
+
+def _summary(server, endpoint: str, connections: int, slices: list[dict]) -> dict:
+    """Medians over the slices (req/s, p50, p99), their req/s range, CPU per request."""
+    from statistics import median
+
+    done = max(1, sum(s["requests"] for s in slices))
+    return {"server": server.name, "endpoint": endpoint, "connections": connections,
+            "rps": median(s["rps"] for s in slices), "rps_min": min(s["rps"] for s in slices),
+            "rps_max": max(s["rps"] for s in slices),
+            "p50_ms": median(s["p50_ms"] for s in slices),
+            "p99_ms": median(s["p99_ms"] for s in slices), "requests": done,
+            "failures": sum(s["failures"] for s in slices), "tool": slices[0]["tool"],
+            "server_ms": sum(s["server_cpu"] for s in slices) / done * 1000,
+            "database_ms": sum(s["database_cpu"] for s in slices) / done * 1000,
+            "rss_mb": server.rss_mb()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--trades-per-tenant", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=15, help="load time per case")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved slices each case's time is split into")
     parser.add_argument("--connections", type=int, nargs="+", default=[TARGET_CONNECTIONS])
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
@@ -191,8 +213,9 @@ def main() -> None:
     print(f"Load before: {load_line()}")
     print(f"Data: PostgreSQL {DB_NAME}, {args.tenants} tenants x {args.trades_per_tenant:,} "
           f"trades; pages of 50; requests rotate over the {args.tenants} tenants' keys")
-    print(f"Load: {args.seconds:.0f} s per case after a 2 s warm-up, connections "
-          f"{' '.join(map(str, args.connections))}, 127.0.0.1")
+    print(f"Load: {args.seconds:.0f} s per case in {args.rounds} interleaved slices after a 2 s "
+          f"warm-up, connections {' '.join(map(str, args.connections))}, 127.0.0.1; req/s, "
+          f"p50 and p99 are medians over the slices")
     print(f"Services: cache and rate limits in {redis_url(REDIS_DB)}, rate limits "
           f"{args.rate_limits}; gunicorn {args.worker_class} x {args.workers}, daphne x 1")
     database_url = fresh_database(DB_NAME)
@@ -208,18 +231,18 @@ def main() -> None:
             servers = [gunicorn("api:wsgi_app()", env, args.workers, args.worker_class,
                                 args.threads),
                        daphne("api:asgi_app", env)]
-            for server in servers:
-                with server:
-                    rows += _measure(server, endpoints, seeded["tenants"],
-                                     args.trades_per_tenant, args.connections, args.seconds)
+            with servers[0], servers[1]:
+                rows = _measure(servers, endpoints, seeded["tenants"], args.trades_per_tenant,
+                                args.connections, args.seconds, args.rounds)
     finally:
         redis_cleanup(REDIS_DB)
         if not args.keep:
             drop_database(DB_NAME)
-    print(table(["server", "endpoint", "conns", "req/s", "p50 ms", "p99 ms", "requests",
-                 "failures", "CPU ms/req server", "CPU ms/req db", "worker RSS MB"],
+    print(table(["server", "endpoint", "conns", "req/s", "range", "p50 ms", "p99 ms",
+                 "requests", "failures", "CPU ms/req server", "CPU ms/req db", "worker RSS MB"],
                 [[r["server"], r["endpoint"], r["connections"], f"{r['rps']:.0f}",
-                  f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", r["requests"], r["failures"],
+                  f"{r['rps_min']:.0f}-{r['rps_max']:.0f}", f"{r['p50_ms']:.1f}",
+                  f"{r['p99_ms']:.1f}", r["requests"], r["failures"],
                   f"{r['server_ms']:.2f}",
                   f"{r['database_ms']:.2f}" if r["database_ms"] else "-", f"{r['rss_mb']:.0f}"]
                  for r in rows]))
