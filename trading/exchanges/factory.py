@@ -17,12 +17,16 @@ _sources_lock = threading.Lock()
 
 
 class WallClockSource:
-    """Live market data through a public (credential-less) ccxt client, on the wall clock."""
+    """Live market data through a public (credential-less) ccxt client, on the wall clock.
+
+    The client honours `trading.credentials.set_live_connection` (a sandbox or a stand-in)
+    like the signed clients do.
+    """
 
     def __init__(self, exchange_id: str) -> None:
-        from trading.exchanges.live import LiveExchange
+        from trading.credentials import live_exchange_for_keys
 
-        self.exchange = LiveExchange(exchange_id, api_key=None, secret=None)
+        self.exchange = live_exchange_for_keys(exchange_id, None, None)
 
     def now_ms(self) -> int:
         return int(time.time() * 1000)

@@ -1,0 +1,78 @@
+"""The engine against the Binance stand-in through the real ccxt client: shared market data
+costs one exchange request for every tenant, and repeated exchange errors pause a bot."""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from tests.base import PASSWORD, owner_actor
+from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET, binance_markets
+from tests.trading.conftest import make_paper_bot
+from trading.credentials import reset_live_connections, set_live_connection
+from trading.engine import run_tick
+from trading.exchanges.factory import WallClockSource, reset_market_sources, set_market_source
+from trading.marketdata import forget_local_memo
+from trading.models import Bot, Order
+from trading.sampledata import generate
+from trading.services.accounts import exchange_account_create
+from trading.services.bots import bot_create
+from trading.services.credentials import exchange_credentials_save
+from trading.services.orders import order_intent_create
+
+KLINES = "/api/v3/klines"
+
+
+@pytest.fixture
+def stand_in(fake_binance):
+    set_live_connection("binance", urls_api=fake_binance.url, markets=binance_markets(),
+                        timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
+    forget_local_memo()
+    yield fake_binance
+    reset_live_connections()
+    reset_market_sources()
+    forget_local_memo()
+
+
+def _recent_klines(count: int = 120) -> list[list]:
+    minute = 60_000
+    start = (int(time.time() * 1000) // minute - count + 1) * minute
+    return generate("BTC/USDT", "1m", count, 3, start).to_rows()
+
+
+def test_bots_of_three_tenants_cost_one_exchange_request(world, stand_in):
+    stand_in.set_klines("BTC/USDT", "1m", _recent_klines())
+    set_market_source("binance", WallClockSource("binance"))
+    bots = [make_paper_bot(world.tenant_a, name="a1"), make_paper_bot(world.tenant_a, name="a2"),
+            make_paper_bot(world.tenant_b, name="b1")]
+    for bot in bots:
+        assert run_tick(tenant_id=bot.tenant_id, bot_id=bot.pk).status == "ticked"
+    assert stand_in.request_count(KLINES) == 1
+
+
+def _live_bot(tenant) -> Bot:
+    actor = owner_actor(tenant)
+    account = exchange_account_create(tenant=tenant, actor=actor, label="live",
+                                      exchange_id="binance", mode="live")
+    exchange_credentials_save(tenant=tenant, actor=actor, account_id=account.pk,
+                              api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, password=PASSWORD)
+    return bot_create(tenant=tenant, actor=actor, name="live", account_id=account.pk,
+                      symbol="BTC/USDT", timeframe="1m", strategy="sma_cross",
+                      parameters={"fast": 3, "slow": 8}, breakers={"exchange_errors": 3})
+
+
+def test_repeated_exchange_errors_pause_a_live_bot_with_the_reason(world, stand_in, market):
+    bot = _live_bot(world.tenant_a)
+    order, _ = order_intent_create(bot=bot, candle_ts=1, action="entry", side="buy",
+                                   amount=Decimal("0.01"))
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.UNKNOWN)  # answer was lost
+    stand_in.server_error_next("/api/v3/order", times=50)
+    outcomes = []
+    for _ in range(3):
+        market.step()
+        outcomes.append(run_tick(tenant_id=bot.tenant_id, bot_id=bot.pk).status)
+    bot.refresh_from_db()
+    assert outcomes[-1] == "paused" and bot.status == Bot.Status.PAUSED
+    assert "3 consecutive exchange errors" in bot.paused_reason
+    assert not stand_in.orders_with_client_id(order.client_order_id)
