@@ -19,7 +19,8 @@ from tests.base import owner_actor
 ORIGIN = (b"origin", b"http://testserver")
 # Redis runs here and in CI; without REDIS_URL the test uses its own database explicitly.
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.services]  # a real Redis: run by .ci/run and with REDIS_URL set
 
 
 async def _connect(key: str) -> tuple[WebsocketCommunicator, tuple]:
