@@ -33,7 +33,11 @@ class MLModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
     def get_serializer_class(self):
         return MLModelTrainSerializer
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="models_list", responses={200: {
+        "type": "object", "properties": {
+            "count": {"type": "integer"}, "next": {"type": "string", "nullable": True},
+            "previous": {"type": "string", "nullable": True},
+            "results": {"type": "array", "items": {"type": "object"}}}}})
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([_body(model) for model in page])
