@@ -129,10 +129,14 @@ if REDIS_URL:
     # redis-py 8 gives every socket read a 5 s timeout by default, the same 5 s the layer's
     # blocking pop (BZPOPMIN) waits on an idle channel: the read then fails and tears down a
     # live WebSocket every few idle seconds (django/channels_redis#422). Reads may wait longer.
+    # capacity: messages a channel may hold before channels-redis drops new ones unannounced.
+    # All of a server process's channels share one Redis list, so the default 100 is the
+    # backlog of every tenant feed of that process together: a burst of 550 events to 1,000
+    # clients lost a fifth of them (bench/ws.py). Events are small; a backlog is not.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                   "CONFIG": {"hosts": [{"address": REDIS_URL,
                                                         "socket_timeout": 15}],
-                                             "prefix": "aitrader"}}}
+                                             "prefix": "aitrader", "capacity": 5000}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                           "LOCATION": "aitrader"}}
