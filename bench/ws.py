@@ -271,12 +271,14 @@ def main() -> None:
           f"silent tenant {silent['id']}")
     print(f"Load after: {load_line()}")
     steady = rows[0]
-    complete = steady["received"] == steady["expected"] and not failed
+    lost = [f"{r['phase']} {r['expected'] - r['received']} of {r['expected']}" for r in rows
+            if r["received"] != r["expected"]]
+    on_time = steady["p99_ms"] < TARGET_P99_MS and not lost and not failed
     print(f"Target: {args.clients - len(failed)} clients, steady p99 {steady['p99_ms']:.1f} ms "
-          f"(< {TARGET_P99_MS:.0f} ms: "
-          f"{'met' if steady['p99_ms'] < TARGET_P99_MS and complete else 'MISSED'}), "
+          f"(< {TARGET_P99_MS:.0f} ms, all delivered: {'met' if on_time else 'MISSED'}), "
           f"cross-tenant {foreign} ({'met' if foreign == 0 else 'MISSED'})"
-          + ("" if complete else "; some deliveries or connections missing"))
+          + (f"; deliveries LOST: {', '.join(lost)}" if lost else "")
+          + (f"; {len(failed)} clients failed to connect" if failed else ""))
 
 
 if __name__ == "__main__":
