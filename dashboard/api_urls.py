@@ -3,7 +3,11 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from dashboard.apis.accounts import ApiKeyViewSet, ExchangeAccountViewSet
+from dashboard.apis.accounts import (
+    ApiKeyViewSet,
+    ExchangeAccountViewSet,
+    ExchangeCredentialsApi,
+)
 from dashboard.apis.audit import AuditExportApi
 from dashboard.apis.backtests import BacktestViewSet
 from dashboard.apis.bots import BotViewSet
@@ -39,6 +43,9 @@ urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
     path("strategies/", StrategyListApi.as_view(), name="strategies"),
     path("export/trades.csv", TradeExportApi.as_view(), name="export-trades"),
+    path("exchange-accounts/<int:pk>/credentials/",
+         ExchangeCredentialsApi.as_view({"post": "create", "delete": "destroy"}),
+         name="exchange-account-credentials"),
     path("audit-events/export.csv", AuditExportApi.as_view(), name="audit-export"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file (?script): an inline one breaks the CSP.

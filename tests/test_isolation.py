@@ -48,6 +48,8 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "api:equity-detail": (EquitySnapshot, "pk", ("GET",), {}),
     "api:backtest-detail": (BacktestRun, "pk", ("GET",), {}),
     "api:exchange-account-detail": (ExchangeAccount, "pk", ("GET",), {}),
+    "api:exchange-account-credentials": (ExchangeAccount, "pk", ("POST", "DELETE"),
+                                         {"api_key": "k", "secret": "s", "password": "p"}),
     "api:api-key-revoke": (ApiKey, "pk", ("POST",), {}),
     "api:mlmodel-detail": (MLModel, "pk", ("GET",), {}),
     "dashboard:model_promote": (MLModel, "model_id", ("POST",), {}),

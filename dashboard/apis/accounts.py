@@ -15,6 +15,10 @@ from tenants.models import ApiKey, Role, Scope
 from trading import selectors
 from trading.models import ExchangeAccount
 from trading.services.accounts import exchange_account_create
+from trading.services.credentials import (
+    exchange_credentials_remove,
+    exchange_credentials_save,
+)
 
 
 class ExchangeAccountSerializer(serializers.ModelSerializer):
@@ -53,6 +57,48 @@ class ExchangeAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
         account = exchange_account_create(tenant=self.tenant, actor=self.actor,
                                           **serializer.validated_data)
         return Response(ExchangeAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class CredentialsSerializer(serializers.Serializer):
+    api_key = serializers.CharField(max_length=200, write_only=True, trim_whitespace=True)
+    secret = serializers.CharField(max_length=200, write_only=True, trim_whitespace=True)
+    password = serializers.CharField(max_length=200, write_only=True, trim_whitespace=False,
+                                     help_text="Your aitrader password (re-authentication).")
+
+
+class CredentialsSavedSerializer(serializers.Serializer):
+    account = ExchangeAccountSerializer()
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class ExchangeCredentialsApi(TenantViewSet):
+    """Write-only exchange credentials of an account: a signed-in admin re-enters their
+    password; the keys are verified at the exchange and kept only in the vault."""
+
+    session_only = True
+    required_role = Role.ADMIN
+    scope_map = {"POST": Scope.ADMIN, "DELETE": Scope.ADMIN}
+    serializer_class = CredentialsSerializer
+
+    def get_tenant_queryset(self, tenant):
+        return selectors.exchange_account_list(tenant=tenant)
+
+    @extend_schema(request=CredentialsSerializer, responses={200: CredentialsSavedSerializer})
+    def create(self, request, pk=None):
+        account = self.get_object()
+        body = CredentialsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        saved = exchange_credentials_save(tenant=self.tenant, actor=self.actor,
+                                          account_id=account.pk, **body.validated_data)
+        return Response({"account": ExchangeAccountSerializer(saved.account).data,
+                         "warnings": saved.warnings})
+
+    @extend_schema(request=None, responses={200: ExchangeAccountSerializer})
+    def destroy(self, request, pk=None):
+        account = self.get_object()
+        account = exchange_credentials_remove(tenant=self.tenant, actor=self.actor,
+                                              account_id=account.pk)
+        return Response(ExchangeAccountSerializer(account).data)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

@@ -105,8 +105,11 @@ def test_lists_document_their_filters_and_pagination(schema):
 
 def test_the_schema_never_mentions_a_hash_or_secret_field(schema):
     for name, component in schema["components"]["schemas"].items():
-        properties = set(component.get("properties", {}))
-        assert not properties & {"key_hash", "pepper_version", "credential_ref", "secret"}, name
+        properties = component.get("properties", {})
+        assert not set(properties) & {"key_hash", "pepper_version", "credential_ref"}, name
+        # A secret may only be sent (exchange credentials), never returned.
+        for field in set(properties) & {"secret", "api_key", "password"}:
+            assert properties[field].get("writeOnly") is True, f"{name}.{field}"
     created = schema["components"]["schemas"]["ApiKeyCreated"]["properties"]
     assert created["key"]["readOnly"] is True
 
