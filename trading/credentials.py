@@ -9,12 +9,14 @@ market-data feed.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aitrader.errors import ValidationFailed
 from tenants.vault import VaultSecretMissing, load_secret
-from trading.exchanges.live import LiveExchange, shared_live_exchange
 from trading.models import ExchangeAccount
+
+if TYPE_CHECKING:
+    from trading.exchanges.live import LiveExchange
 
 API_KEY_FIELD = "api_key"
 SECRET_FIELD = "secret"  # noqa: S105  (a field name, not a secret)
@@ -51,6 +53,10 @@ def live_exchange_for_keys(exchange_id: str, api_key: str, secret: str) -> LiveE
 
     The caller closes it; saved credentials go through `live_exchange_for_account`.
     """
+    # ccxt (~90 MB) loads when a live client is first made, not in every web process that
+    # routes the credentials endpoint.
+    from trading.exchanges.live import LiveExchange
+
     return LiveExchange(exchange_id, api_key, secret, **_connection(exchange_id))
 
 
@@ -60,6 +66,8 @@ def live_exchange_for_account(account: ExchangeAccount) -> LiveExchange:
     The process keeps one client per credentials (its HTTP session and rate limiter outlive a
     tick); new credentials get a new client. VaultError propagates: the vault has alerted.
     """
+    from trading.exchanges.live import shared_live_exchange
+
     api_key, secret = _load_credentials(account)
     return shared_live_exchange(account.exchange_id, api_key, secret,
                                 **_connection(account.exchange_id))
