@@ -53,7 +53,7 @@ def live_exchange_for_keys(exchange_id: str, api_key: str, secret: str) -> LiveE
 
     The caller closes it; saved credentials go through `live_exchange_for_account`.
     """
-    # ccxt (~90 MB) loads when a live client is first made, not in every web process that
+    # ccxt (~65 MB resident) loads when a live client is first made, not in every web process that
     # routes the credentials endpoint.
     from trading.exchanges.live import LiveExchange
 
