@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tenants.models import Tenant, User
+from tenants.models import User
 from tenants.plans import Plan
 from tenants.services import tenant_create
 from trading.candles import Candles
