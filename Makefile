@@ -47,9 +47,13 @@ lint: $(VENV)/.dev-installed
 bandit: $(VENV)/.dev-installed
 	$(VENV)/bin/bandit -q -c pyproject.toml -r aitrader tenants trading dashboard notifications mlmodels -lll
 
-bench: $(VENV)/.base-installed
+bench: $(VENV)/.dev-installed
 	$(PY) bench/backtest.py
 	$(PY) bench/engine.py
+	$(PY) bench/ml.py
+	$(PY) bench/api.py
+	$(PY) bench/export.py
+	$(PY) bench/ws.py
 
 # Third-party browser code: re-copy the pinned builds from node_modules (needs node; the
 # copies are committed, so `make run` never does). `npm ci` installs exactly the lockfile;
