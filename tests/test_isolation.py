@@ -14,8 +14,8 @@ from django.apps import apps
 from django.forms.models import model_to_dict
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
-from notifications.models import TelegramLink
 from mlmodels.models import MLModel
+from notifications.models import TelegramLink
 from tenants.models import ApiKey, Membership
 from tenants.scoping import TenantScopedModel
 from tests.factories import MODEL_FACTORIES, make
