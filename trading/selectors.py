@@ -75,12 +75,6 @@ def fill_list(*, tenant: Tenant | int) -> QuerySet[Fill]:
     return Fill.objects.for_tenant(tenant).order_by("-timestamp_ms", "-id")
 
 
-def fill_trade_ids(*, tenant: Tenant | int, account_id: int, trade_ids: list[str]) -> set[str]:
-    """Which of `trade_ids` are already recorded for the account."""
-    return set(Fill.objects.for_tenant(tenant).filter(
-        account_id=account_id, trade_id__in=trade_ids).values_list("trade_id", flat=True))
-
-
 def trade_list(*, tenant: Tenant | int) -> QuerySet[Trade]:
     """The tenant's trades (round trips), newest first."""
     return Trade.objects.for_tenant(tenant).select_related("bot").order_by("-entry_time", "-id")

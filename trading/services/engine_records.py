@@ -1,8 +1,8 @@
 """What a tick writes besides orders: its Thought and the bot's equity at the candle.
 
 A batch of ticks builds these rows in memory (`thought_build`, `equity_build`) and writes
-them with `records_write`, one INSERT per model for the whole batch; `thought_record` and
-`equity_record` are the same path for a single row.
+them with `records_write`, one INSERT per model for the whole batch; `thought_record` is the
+same path for a single row.
 """
 from __future__ import annotations
 
@@ -57,11 +57,3 @@ def thought_record(*, bot: Bot, kind: str, summary: str, data: dict | None = Non
     records_write(thoughts=[thought])
     return thought
 
-
-def equity_record(*, bot: Bot, candle_ts: int, equity: float,
-                  position_value: float) -> EquitySnapshot:
-    """Store the bot's equity at `candle_ts` (once per candle) and stream it."""
-    snapshot = equity_build(bot=bot, candle_ts=candle_ts, equity=equity,
-                            position_value=position_value)
-    records_write(equities=[snapshot])
-    return snapshot
