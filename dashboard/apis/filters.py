@@ -7,8 +7,25 @@ import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
+from django_filters.rest_framework import DjangoFilterBackend
 
 from trading.models import BacktestRun, Bot, EquitySnapshot, Fill, Order, Position, Thought, Trade
+
+
+class ListFilterBackend(DjangoFilterBackend):
+    """django-filter, skipped when the request names none of the filterset's parameters.
+
+    A FilterSet with no data filters nothing, yet building it and its form deep-copies every
+    filter: about a millisecond of CPU, an eighth of an unfiltered list request. Every
+    parameter of our filtersets is a single query parameter named like its filter.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None or filterset_class.base_filters.keys().isdisjoint(
+                request.query_params.keys()):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
 
 
 class WholeNumberFilter(django_filters.NumberFilter):

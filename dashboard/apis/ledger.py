@@ -6,8 +6,7 @@ the same fields for the OpenAPI schema and single-object reads.
 """
 from __future__ import annotations
 
-from decimal import Decimal
-
+from django.db.models import DecimalField
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -35,20 +34,26 @@ class ValuesReadViewSet(TenantViewSet):
     def list(self, request):
         rows = self.filter_queryset(self.get_queryset()).values(*self._fields())
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(_money_as_strings(page))
+        return self.get_paginated_response(_money_as_strings(page, self._decimal_fields()))
+
+    def _decimal_fields(self) -> list[str]:
+        model = self.serializer_class.Meta.model
+        return [name for name in self._fields()
+                if isinstance(model._meta.get_field(name), DecimalField)]
 
     def retrieve(self, request, pk=None):
         row = self.get_object()
         return Response(self.get_serializer(row).data)
 
 
-def _money_as_strings(rows: list[dict]) -> list[dict]:
-    """Decimals as the detail view and the schema give them: fixed-point strings. The JSON
-    encoder would make them floats, which lose digits (28 significant, 12 after the point)."""
+def _money_as_strings(rows: list[dict], names: list[str]) -> list[dict]:
+    """Decimals (the `names` columns) as the detail view and the schema give them: fixed-point
+    strings. The JSON encoder would make them floats, which lose digits (28 significant, 12
+    after the point)."""
     for row in rows:
-        for name, value in row.items():
-            if isinstance(value, Decimal):
-                row[name] = format(value, "f")
+        for name in names:
+            if row[name] is not None:
+                row[name] = format(row[name], "f")
     return rows
 
 
