@@ -1,9 +1,11 @@
-"""Rate limits: named budgets, counted by django-ratelimit in the shared cache.
+"""Rate limits: named budgets, counted in the shared cache with django-ratelimit's buckets.
 
 Each request that spends a budget is counted against every identity it carries: the API key
 or signed-in user (the *principal*), its tenant, and the client IP (tenants.net.client_ip, so
 a forged X-Forwarded-For cannot pick a fresh bucket). The cache is Redis in services mode, so
-every server process counts in the same buckets.
+every server process counts in the same buckets; there one Lua script counts all of a
+request's buckets in a single round trip. The embedded default's local-memory cache is counted
+by django-ratelimit itself.
 
 Budgets (per principal; a tenant gets four times that, an IP twice):
 
@@ -22,13 +24,19 @@ take the read API and the dashboards down with it; those are logged).
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import redis
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
+from django_ratelimit import core as ratelimit_core
 from django_ratelimit.core import get_usage
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
@@ -44,6 +52,8 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # A tenant pools many keys and members; an IP may front a few of them.
 SHARED_FACTORS = {"tenant": 4, "ip": 2}
 BURST_SECONDS = 10
+# Cache OPTIONS that Django's Redis cache takes for itself rather than passing to redis-py.
+DJANGO_ONLY_OPTIONS = ("serializer", "pool_class", "parser_class")
 # How a refusal names the bucket that is full.
 SCOPE_LABELS = {"principal": "API key or user", "tenant": "workspace", "ip": "address",
                 "user_ip": "account and address"}
@@ -125,6 +135,9 @@ def budget(name: str) -> Budget:
 
 # --- Counting ---------------------------------------------------------------------------------
 
+SPEND, CHECK, COUNT = "spend", "check", "count"
+
+
 @dataclass(frozen=True)
 class Usage:
     """One bucket's state: `count` requests so far out of `limit`, window ends in `time_left`."""
@@ -134,18 +147,119 @@ class Usage:
     time_left: int
 
 
-def _usage(bucket: Budget, scope: str, identity: str, rate: str, *,
-           increment: bool) -> Usage | None:
-    """The bucket's usage, or None when the store did not answer."""
+@dataclass(frozen=True)
+class Counter:
+    """One bucket: a budget's rate for one identity in one scope."""
+
+    group: str
+    scope: str
+    identity: str
+    rate: str
+
+    def is_full(self, usage: Usage, mode: str) -> bool:
+        """Whether this usage refuses the request: past the limit once counted, at it when only
+        checked, never when only counting."""
+        if mode == SPEND:
+            return usage.count > usage.limit
+        return mode == CHECK and usage.count >= usage.limit
+
+
+class StoreDown(Exception):
+    """The rate-limit store did not answer."""
+
+
+def _counters(bucket: Budget, identities: Iterable[tuple[str, str]]) -> list[Counter]:
+    """Every bucket the identities use, principal first, so the first full one is the
+    narrowest."""
+    return [Counter(f"aitrader:{bucket.name}:{scope}", scope, identity, rate)
+            for scope, identity in identities for rate in bucket.rates_for(scope)]
+
+
+def _first_full(mode: str, counters: list[Counter]) -> tuple[Counter, Usage] | None:
+    """Count (or, in CHECK mode, only read) the counters in order and stop at the first full
+    one, so a key that is refused does not also drain its tenant's budget. Raises StoreDown."""
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    if isinstance(cache, RedisCache):
+        return _first_full_in_redis(cache, mode, counters)
+    return _first_full_in_cache(mode, counters)
+
+
+def _first_full_in_cache(mode: str, counters: list[Counter]) -> tuple[Counter, Usage] | None:
+    """One django-ratelimit call per counter: the embedded default's local-memory cache."""
+    for counter in counters:
+        try:
+            usage = get_usage(None, group=counter.group, key=lambda _g, _r: counter.identity,
+                              rate=counter.rate, increment=mode != CHECK)
+        except (RedisError, OSError) as error:
+            raise StoreDown from error
+        # django-ratelimit reports a cache it could not read or write as limit 0.
+        if usage is None or usage["limit"] == 0:
+            raise StoreDown
+        found = Usage(usage["count"], usage["limit"], usage["time_left"])
+        if counter.is_full(found, mode):
+            return counter, found
+    return None
+
+
+# Every counter of a request in one round trip: django-ratelimit would take three per counter
+# (add, exists, incr), about twenty for a read, which was most of a read's cost. KEYS are the
+# counters in order; ARGV is the mode, then each counter's limit and lifetime. Returns the
+# 1-based index of the first full counter and its count, or {0, 0}.
+_COUNT_SCRIPT = """
+local mode = ARGV[1]
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i])
+  local count
+  if mode == 'check' then
+    count = tonumber(redis.call('GET', key) or '0')
+    if count >= limit then return {i, count} end
+  else
+    count = redis.call('INCR', key)
+    if count == 1 then redis.call('EXPIRE', key, tonumber(ARGV[2 * i + 1])) end
+    if mode == 'spend' and count > limit then return {i, count} end
+  end
+end
+return {0, 0}
+"""
+
+
+def _first_full_in_redis(cache: RedisCache, mode: str,
+                         counters: list[Counter]) -> tuple[Counter, Usage] | None:
+    """All counters in one Lua script, atomically. The keys, windows and lifetimes are
+    django-ratelimit's own, so both paths count in the same buckets."""
+    keys, args, windows = [], [mode], []
+    for counter in counters:
+        limit, period = ratelimit_core._split_rate(counter.rate)
+        window = ratelimit_core._get_window(counter.identity, period)
+        raw_key = ratelimit_core._make_cache_key(counter.group, window, counter.rate,
+                                                 counter.identity, ratelimit_core.ALL)
+        keys.append(cache.make_and_validate_key(raw_key))
+        args += [limit, period + ratelimit_core.EXPIRATION_FUDGE]
+        windows.append((limit, window))
     try:
-        usage = get_usage(None, group=f"aitrader:{bucket.name}:{scope}",
-                          key=lambda _group, _request: identity, rate=rate, increment=increment)
-    except (RedisError, OSError):
-        usage = None
-    # django-ratelimit reports a cache it could not read or write as limit 0.
-    if usage is None or usage["limit"] == 0:
+        index, count = _count_script()(keys=keys, args=args)
+    except (RedisError, OSError) as error:
+        raise StoreDown from error
+    if not index:
         return None
-    return Usage(usage["count"], usage["limit"], usage["time_left"])
+    limit, window = windows[index - 1]
+    return counters[index - 1], Usage(count, limit, window - int(time.time()))
+
+
+_scripts: dict[str, Script] = {}
+
+
+def _count_script() -> Script:
+    """The counting script on a client of the rate-limit cache's Redis, made once per process
+    and location. The first server, as Django's cache writes there; its socket options."""
+    config = settings.CACHES[settings.RATELIMIT_USE_CACHE]
+    location = re.split("[;,]", config["LOCATION"])[0]
+    if location not in _scripts:
+        options = {name: value for name, value in config.get("OPTIONS", {}).items()
+                   if name not in DJANGO_ONLY_OPTIONS}
+        client = redis.Redis.from_url(location, **options)
+        _scripts[location] = client.register_script(_COUNT_SCRIPT)
+    return _scripts[location]
 
 
 def _store_down(bucket: Budget) -> None:
@@ -172,15 +286,20 @@ def _period_label(rate: str) -> str:
     return f"{number} {unit}" if number else unit[:-1]
 
 
-def _buckets(bucket: Budget, identities: Iterable[tuple[str, str]], *,
-             increment: bool) -> Iterator[tuple[str, str, Usage | None]]:
-    """(scope, rate, usage) of every bucket the identities use, read lazily in order, so a
-    caller that stops at the first full bucket touches none after it."""
+def _evaluate(mode: str, bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
+    """Count or check every bucket of `bucket` the identities use; raise as the mode asks."""
     if not settings.AITRADER_RATE_LIMIT_ENABLED:
         return
-    for scope, identity in identities:
-        for rate in bucket.rates_for(scope):
-            yield scope, rate, _usage(bucket, scope, identity, rate, increment=increment)
+    try:
+        full = _first_full(mode, _counters(bucket, identities))
+    except StoreDown:
+        if mode == COUNT:
+            logger.warning("rate-limit store unavailable: %s not counted", bucket.label)
+            return
+        return _store_down(bucket)
+    if full is not None:
+        counter, usage = full
+        _refuse(bucket, counter.scope, counter.rate, usage)
 
 
 def spend(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
@@ -189,29 +308,18 @@ def spend(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
     The first bucket past its limit stops the rest, so a key that is refused does not also
     drain its tenant's budget.
     """
-    for scope, rate, usage in _buckets(bucket, identities, increment=True):
-        if usage is None:
-            return _store_down(bucket)
-        if usage.count > usage.limit:
-            _refuse(bucket, scope, rate, usage)
+    _evaluate(SPEND, bucket, identities)
 
 
 def check(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
     """Raise RateLimited if any bucket is already full, without counting this request
     (for budgets that count failures, not attempts)."""
-    for scope, rate, usage in _buckets(bucket, identities, increment=False):
-        if usage is None:
-            return _store_down(bucket)
-        if usage.count >= usage.limit:
-            _refuse(bucket, scope, rate, usage)
+    _evaluate(CHECK, bucket, identities)
 
 
 def count(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
     """Record one event (a failure, a 401) without refusing anything now."""
-    for _scope, _rate, usage in _buckets(bucket, identities, increment=True):
-        if usage is None:
-            logger.warning("rate-limit store unavailable: %s not counted", bucket.label)
-            return
+    _evaluate(COUNT, bucket, identities)
 
 
 # --- Who is asking ----------------------------------------------------------------------------
@@ -336,8 +444,6 @@ class RedisSlots:
     """
 
     def __init__(self, url: str) -> None:
-        import redis
-
         self.client = redis.Redis.from_url(url)
         self.take_script = self.client.register_script(_TAKE_SCRIPT)
 

@@ -1,4 +1,5 @@
-"""Helpers of the security tests: a production environment, a dead cache, free ports."""
+"""Helpers of the security tests: a production environment, both rate-limit stores, a dead
+cache, free ports."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +9,17 @@ import socket
 
 import pytest
 import time_machine
+from django.core.cache import caches
 from django.utils import timezone
+
+# Redis runs here and in CI; without REDIS_URL the tests use a database of their own.
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+STORES = {
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+              "LOCATION": "rate-limit-tests"},
+    "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+              "LOCATION": REDIS_URL, "KEY_PREFIX": "aitrader-test"},
+}
 
 
 def free_port() -> int:
@@ -31,6 +42,16 @@ def production_env(tmp_path) -> dict[str, str]:
         "AITRADER_API_KEY_PEPPERS": f"1:{secrets.token_urlsafe(40)}",
         "AITRADER_VAULT_KEYS": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
     }
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.services)])
+def rate_limit_store(request, settings) -> str:
+    """Each rate-limit store in turn: the embedded default's local-memory cache, counted by
+    django-ratelimit, and Redis, counted by one script per request."""
+    settings.CACHES = {"default": STORES[request.param]}
+    caches["default"].clear()
+    yield request.param
+    caches["default"].clear()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from trading.services.credentials import exchange_credentials_save
 
 
 @pytest.fixture
-def login_limits(settings, frozen_clock):
+def login_limits(settings, rate_limit_store, frozen_clock):
     settings.AITRADER_RATE_LIMIT_LOGIN_FAILURES = 5
     settings.AITRADER_RATE_LIMIT_LOGIN_WINDOW_MINUTES = 15
     return settings

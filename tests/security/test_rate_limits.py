@@ -14,7 +14,7 @@ READ = "/api/v1/bots/"
 
 
 @pytest.fixture
-def limits(settings, frozen_clock):
+def limits(settings, rate_limit_store, frozen_clock):
     """Small budgets: 3 reads a minute (burst 100), 2 control actions, 1 export, 1 key."""
     settings.AITRADER_RATE_LIMIT_REQUESTS_PER_MINUTE = 3
     settings.AITRADER_RATE_LIMIT_BURST = 100
@@ -73,6 +73,13 @@ def test_a_tenant_shares_four_times_the_key_budget_across_its_keys(world, limits
     assert response.status_code == 429
     assert "workspace" in response.json()["error"]["message"]
     assert world.client_with_key(world.read_key_b).get(READ).status_code == 200, "B untouched"
+
+
+def test_a_refused_key_does_not_drain_its_tenants_budget(world, limits):
+    # 15 tries of one key would spend the tenant's 12 if its refusals counted there too.
+    assert _spend(world.client_with_key(world.read_key_a), 15).count(200) == 3
+    other_key = world.client_with_key(world.control_key_a)
+    assert _spend(other_key, 3, REMOTE_ADDR="10.0.0.9") == [200] * 3
 
 
 def test_an_ip_gets_twice_the_key_budget_across_tenants(world, limits):

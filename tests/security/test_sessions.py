@@ -44,7 +44,9 @@ def test_it_rotates_the_key_again_after_the_2fa_step(world):
     from tenants.services import totp_begin, totp_confirm
 
     secret = totp_begin(user=world.alice)
-    totp_confirm(user=world.alice, code=pyotp.TOTP(secret).now())
+    # The previous step's code confirms (drift window), leaving the current one unused.
+    totp_confirm(user=world.alice,
+                 code=pyotp.TOTP(secret).at(timezone.now() - timedelta(seconds=30)))
     client = Client()
     _sign_in(client)  # the password step: pending, not signed in
     pending_key = client.cookies["sessionid"].value

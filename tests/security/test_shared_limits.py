@@ -14,10 +14,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from tests.security.conftest import free_port
+from tests.security.conftest import REDIS_URL, free_port
 
-# Redis runs here and in CI; without REDIS_URL the test uses its own database explicitly.
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
 pytestmark = [pytest.mark.django_db(transaction=True),  # the servers must see the rows
               pytest.mark.services]  # a real Redis: run by .ci/run and with REDIS_URL set
 

@@ -1,8 +1,6 @@
 """/ws/live connection limits per user (or key) and per tenant, shared through Redis."""
 from __future__ import annotations
 
-import os
-
 import pytest
 import redis
 import time_machine
@@ -15,10 +13,9 @@ from dashboard.ratelimits import RedisSlots, ws_slot_keys
 from tenants.actors import Actor
 from tenants.services import api_key_issue
 from tests.base import owner_actor
+from tests.security.conftest import REDIS_URL, free_port
 
 ORIGIN = (b"origin", b"http://testserver")
-# Redis runs here and in CI; without REDIS_URL the test uses its own database explicitly.
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.services]  # a real Redis: run by .ci/run and with REDIS_URL set
 
@@ -121,8 +118,6 @@ def test_a_refreshed_slot_does_not_lapse(world, shared):
 
 
 def test_a_dead_redis_refuses_new_connections(world, settings):
-    from tests.security.conftest import free_port
-
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
 
     async def scenario():
