@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests.e2e.server import LiveServer
 
@@ -55,6 +56,9 @@ def browser():
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                              args=CHROMIUM_ARGS)
         yield browser
+        # ORM calls made while Playwright's loop runs use connections of their own context:
+        # closed here, in that context, or PostgreSQL keeps their sessions past the tests.
+        connections.close_all()
         browser.close()
 
 
