@@ -3,10 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from aitrader import health
+from dashboard.views import favicon
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dashboard.api_urls")),
     path("accounts/", include("tenants.urls")),

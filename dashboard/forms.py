@@ -108,6 +108,27 @@ class ApiKeyForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=365, initial=90, label="Expires after (days)")
 
 
+class LiveAccountForm(forms.Form):
+    """A live exchange account; its keys are set on its row once it exists."""
+
+    label = forms.CharField(max_length=80, initial="Live")
+    exchange_id = forms.ChoiceField(choices=[(e, e.capitalize()) for e in SUPPORTED_EXCHANGES],
+                                    initial="binance", label="Exchange")
+
+
+class CredentialsForm(forms.Form):
+    """An account's exchange keys, with the member's own password re-entered."""
+
+    # Keys are never rendered back, not even into a form that is shown again.
+    api_key = forms.CharField(max_length=200, label="API key",
+                              widget=forms.PasswordInput(attrs={"autocomplete": "off"}))
+    secret = forms.CharField(max_length=200, label="Secret",
+                             widget=forms.PasswordInput(attrs={"autocomplete": "off"}))
+    password = forms.CharField(max_length=200, strip=False, label="Your aitrader password",
+                               widget=forms.PasswordInput(
+                                   attrs={"autocomplete": "current-password"}))
+
+
 class PaperAccountForm(forms.Form):
     """A simulated exchange account with a starting balance."""
 

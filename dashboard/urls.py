@@ -22,4 +22,9 @@ urlpatterns = [
     path("settings/api-keys/", views.api_key_create, name="api_key_create"),
     path("settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("settings/exchange-accounts/", views.exchange_account_new, name="exchange_account_new"),
+    path("settings/exchange-accounts/live/", views.live_account_new, name="live_account_new"),
+    path("settings/exchange-accounts/<int:account_id>/credentials/", views.credentials_save,
+         name="credentials_save"),
+    path("settings/exchange-accounts/<int:account_id>/credentials/remove/",
+         views.credentials_remove, name="credentials_remove"),
 ]

@@ -14,17 +14,20 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from aitrader.errors import NotFound, ServiceError
+from aitrader.errors import Forbidden, NotFound, ServiceError
 from dashboard import selectors as page_selectors
 from dashboard.forms import (
     NEW_PAPER_ACCOUNT,
     ApiKeyForm,
     BacktestForm,
     BotForm,
+    CredentialsForm,
+    LiveAccountForm,
     PaperAccountForm,
     strategy_parameters,
 )
@@ -38,6 +41,7 @@ from trading.models import BacktestRun, Bot, TradingMode
 from trading.services import bots as bot_services
 from trading.services.accounts import exchange_account_create
 from trading.services.backtests import backtest_run_create
+from trading.services.credentials import exchange_credentials_remove, exchange_credentials_save
 from trading.strategies import get_strategy, strategy_list
 from trading.strategies.presets import PRESETS, risk_for
 
@@ -68,6 +72,13 @@ def _bot_or_404(request: HttpRequest, bot_id: int) -> Bot:
         return selectors.bot_get(tenant=request.tenant, bot_id=bot_id)
     except NotFound:
         raise Http404("No such bot.") from None
+
+
+def _account_or_404(request: HttpRequest, account_id: int):
+    try:
+        return selectors.exchange_account_get(tenant=request.tenant, account_id=account_id)
+    except NotFound:
+        raise Http404("No such exchange account.") from None
 
 
 def _url_or_none(name: str) -> str | None:
@@ -300,14 +311,18 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 
 def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None,
-                     account_form: PaperAccountForm | None = None, new_key: str | None = None,
+                     account_form: PaperAccountForm | None = None,
+                     live_account_form: LiveAccountForm | None = None,
+                     credentials_form: CredentialsForm | None = None,
+                     credentials_account_id: int | None = None, new_key: str | None = None,
                      new_key_row=None) -> HttpResponse:
     tenant = request.tenant
     can_admin = member_actor(request).has_role(Role.ADMIN)
+    accounts = list(selectors.exchange_account_list(tenant=tenant))
     context = {
         "can_admin": can_admin,
         "is_owner": member_actor(request).has_role(Role.OWNER),
-        "accounts": selectors.exchange_account_list(tenant=tenant),
+        "accounts": accounts,
         "usage": page_selectors.plan_usage(tenant=tenant),
         "plans": [(Plan(plan), PLAN_LIMITS[plan]) for plan in PLAN_ORDER],
         "telegram_url": _url_or_none("notifications:telegram_settings"),
@@ -320,9 +335,25 @@ def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None
             "key_form": key_form or ApiKeyForm(),
             "account_form": account_form or PaperAccountForm(
                 initial={"label": _free_paper_label(request)}),
+            "live_account_form": live_account_form or LiveAccountForm(prefix="live"),
             "audit_events": tenant_selectors.audit_event_list(tenant=tenant)[:15],
         })
+        _attach_credentials_forms(accounts, credentials_form, credentials_account_id)
     return render(request, "dashboard/settings.html", context)
+
+
+def _attach_credentials_forms(accounts: list, refused: CredentialsForm | None,
+                              refused_account_id: int | None) -> None:
+    """A keys form on each live account's row, with ids of its own; a refused form reopens
+    on its account's row with its errors."""
+    for account in accounts:
+        if account.mode != TradingMode.LIVE:
+            continue
+        if refused is not None and account.pk == refused_account_id:
+            account.credentials_form, account.credentials_open = refused, True
+        else:
+            account.credentials_form = CredentialsForm(auto_id=f"id_keys{account.pk}_%s")
+            account.credentials_open = False
 
 
 @never_cache  # the response shows a new key once; no cache may keep it
@@ -354,18 +385,76 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 @member_required
 @require_POST
 def exchange_account_new(request: HttpRequest) -> HttpResponse:
-    """Add a paper account (live credentials are added through the vault flow)."""
+    """Add a paper account."""
     form = PaperAccountForm(request.POST)
+    account = _create_account(request, form, TradingMode.PAPER)
+    if account is None:
+        return _render_settings(request, account_form=form)
+    messages.success(request, f"Paper account {account.label} is ready for bots.")
+    return redirect("dashboard:settings")
+
+
+@member_required
+@require_POST
+def live_account_new(request: HttpRequest) -> HttpResponse:
+    """Add a live account (plan permitting); its keys are set next, on its row."""
+    form = LiveAccountForm(request.POST, prefix="live")
+    account = _create_account(request, form, TradingMode.LIVE)
+    if account is None:
+        return _render_settings(request, live_account_form=form)
+    messages.success(request, f"Live account {account.label} is added; set its API keys to "
+                              "trade with it.")
+    return redirect(f"{reverse('dashboard:settings')}#accounts")
+
+
+def _create_account(request: HttpRequest, form, mode: str):
+    """The new account, or None with the reason on the form."""
+    if not form.is_valid():
+        return None
+    try:
+        return exchange_account_create(tenant=request.tenant, actor=member_actor(request),
+                                       mode=mode, **form.cleaned_data)
+    except ServiceError as exc:
+        _form_error(form, exc)
+        return None
+
+
+@never_cache  # the refused form is rendered again; no cache may keep what was typed
+@member_required
+@require_POST
+def credentials_save(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Verify an account's keys at the exchange and keep them in the vault (admin+, password
+    re-entered). The secret and password are never rendered back."""
+    _account_or_404(request, account_id)
+    form = CredentialsForm(request.POST, auto_id=f"id_keys{account_id}_%s")
     if form.is_valid():
         try:
-            account = exchange_account_create(tenant=request.tenant, actor=member_actor(request),
-                                              mode=TradingMode.PAPER, **form.cleaned_data)
+            saved = exchange_credentials_save(tenant=request.tenant, actor=member_actor(request),
+                                              account_id=account_id, **form.cleaned_data)
+        except Forbidden as exc:
+            if exc.field is not None:  # the password: shown next to it
+                _form_error(form, exc)
+            else:  # a role below admin: the page shows them no keys form to put it in
+                messages.error(request, exc.message)
+                return redirect(f"{reverse('dashboard:settings')}#accounts")
         except ServiceError as exc:
             _form_error(form, exc)
         else:
-            messages.success(request, f"Paper account {account.label} is ready for bots.")
-            return redirect("dashboard:settings")
-    return _render_settings(request, account_form=form)
+            messages.success(request, f"The keys of {saved.account.label} are verified and "
+                                      "stored encrypted.")
+            for warning in saved.warnings:
+                messages.warning(request, warning)
+            return redirect(f"{reverse('dashboard:settings')}#accounts")
+    return _render_settings(request, credentials_form=form, credentials_account_id=account_id)
+
+
+@member_required
+@require_POST
+def credentials_remove(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Delete an account's keys from the vault (admin+); one step, for a key that leaked."""
+    run_member_action(request, exchange_credentials_remove, account_id=account_id,
+                      success=lambda account: f"The keys of {account.label} are deleted.")
+    return redirect(f"{reverse('dashboard:settings')}#accounts")
 
 
 # --- Error pages -------------------------------------------------------------------------------
@@ -382,6 +471,12 @@ def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
 
 def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
     return _error_page(request, 403, "Not allowed", "You do not have access to this page.")
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers and feed readers ask for /favicon.ico whatever the page links; the icon is the
+    static SVG."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:

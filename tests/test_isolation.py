@@ -62,6 +62,9 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "dashboard:bot_close_all": (Bot, "bot_id", ("POST",), {}),
     "dashboard:backtest_detail": (BacktestRun, "run_id", ("GET",), {}),
     "dashboard:api_key_revoke": (ApiKey, "key_id", ("POST",), {}),
+    "dashboard:credentials_save": (ExchangeAccount, "account_id", ("POST",),
+                                   {"api_key": "k", "secret": "s", "password": "p"}),
+    "dashboard:credentials_remove": (ExchangeAccount, "account_id", ("POST",), {}),
     "notifications:telegram_unlink": (TelegramLink, "link_id", ("POST",), {}),
 }
 # id-carrying URLs that are not tenant objects, with the reason.

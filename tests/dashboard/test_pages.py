@@ -6,6 +6,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from tenants.models import ApiKey, Role, Tenant
@@ -384,3 +385,12 @@ def test_settings_show_the_plan_members_and_telegram(alice):
     assert 'id="plan"' in html and "Enterprise" in html
     assert reverse("members") in html
     assert 'id="telegram"' in html and "linked on their own page" in html
+
+
+def test_every_page_links_the_icon_and_favicon_ico_leads_to_it(client):
+    login = client.get("/accounts/login/").content.decode()
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', login).group(1)
+    assert icon.endswith(".svg")
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == icon
+    assert (settings.BASE_DIR / "static" / "favicon.svg").read_text().startswith("<svg")

@@ -11,11 +11,9 @@ from tenants.models import AuditEvent, Membership, VaultEntry
 from tenants.plans import Plan
 from tenants.vault import load_secret, secret_exists
 from tests.base import PASSWORD, owner_actor
-from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET, binance_markets
+from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET
 from trading.credentials import (
     live_exchange_for_account,
-    reset_live_connections,
-    set_live_connection,
 )
 from trading.exchanges.base import AccountPermissions
 from trading.models import ExchangeAccount
@@ -28,15 +26,6 @@ from trading.services.credentials import (
 )
 
 RESTRICTIONS = "/sapi/v1/account/apiRestrictions"
-
-
-@pytest.fixture
-def stand_in(fake_binance):
-    """Every signed binance client talks to the local stand-in."""
-    set_live_connection("binance", urls_api=fake_binance.url, markets=binance_markets(),
-                        timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
-    yield fake_binance
-    reset_live_connections()
 
 
 @pytest.fixture
@@ -66,7 +55,7 @@ def assert_nothing_saved(account: ExchangeAccount) -> None:
 # --- Saving ----------------------------------------------------------------------------------
 
 
-def test_it_verifies_and_stores_the_keys_in_the_vault(world, stand_in, account):
+def test_it_verifies_and_stores_the_keys_in_the_vault(world, binance_live, account):
     result = save(world, account)
     account = refreshed(account)
     assert account.credential_ref == f"exchange-account-{account.pk}"
@@ -75,10 +64,10 @@ def test_it_verifies_and_stores_the_keys_in_the_vault(world, stand_in, account):
     assert load_secret(world.tenant_a, account.credential_ref, field="secret") == DEFAULT_SECRET
     assert result.permissions == AccountPermissions(can_trade=True, can_withdraw=False,
                                                     ip_restricted=False)
-    assert stand_in.request_count(RESTRICTIONS) == 1  # verified through ccxt, signed
+    assert binance_live.request_count(RESTRICTIONS) == 1  # verified through ccxt, signed
 
 
-def test_it_writes_an_audit_row_without_the_secret(world, stand_in, account):
+def test_it_writes_an_audit_row_without_the_secret(world, binance_live, account):
     save(world, account)
     event = AuditEvent.objects.for_tenant(world.tenant_a).get(
         action="exchange_account.credentials_set")
@@ -88,29 +77,29 @@ def test_it_writes_an_audit_row_without_the_secret(world, stand_in, account):
     assert DEFAULT_SECRET not in str(event.details) and DEFAULT_API_KEY not in str(event.details)
 
 
-def test_the_saved_keys_sign_the_accounts_live_exchange(world, stand_in, account):
+def test_the_saved_keys_sign_the_accounts_live_exchange(world, binance_live, account):
     save(world, account)
     exchange = live_exchange_for_account(refreshed(account))
     assert exchange.fetch_balance()["USDT"].free == 100000
 
 
-def test_it_replaces_keys_saved_before(world, stand_in, account):
+def test_it_replaces_keys_saved_before(world, binance_live, account):
     save(world, account)
-    stand_in.keys["second-key-abcdef"] = "second-secret-abcdef"
+    binance_live.keys["second-key-abcdef"] = "second-secret-abcdef"
     save(world, account, api_key="second-key-abcdef", secret="second-secret-abcdef")
     reference = refreshed(account).credential_ref
     assert load_secret(world.tenant_a, reference, field="secret") == "second-secret-abcdef"
     assert live_exchange_for_account(refreshed(account)).fetch_balance()
 
 
-def test_it_refuses_keys_the_exchange_rejects(world, stand_in, account):
+def test_it_refuses_keys_the_exchange_rejects(world, binance_live, account):
     with pytest.raises(ValidationFailed, match="refused these API keys"):
         save(world, account, secret="not-the-right-secret")
     assert_nothing_saved(account)
 
 
-def test_it_refuses_keys_that_can_withdraw(world, stand_in, account):
-    stand_in.set_permissions(enableWithdrawals=True)
+def test_it_refuses_keys_that_can_withdraw(world, binance_live, account):
+    binance_live.set_permissions(enableWithdrawals=True)
     with pytest.raises(ValidationFailed, match="can withdraw funds") as caught:
         save(world, account)
     assert "withdrawals disabled" in caught.value.message
@@ -118,20 +107,20 @@ def test_it_refuses_keys_that_can_withdraw(world, stand_in, account):
     assert_nothing_saved(account)
 
 
-def test_it_refuses_keys_that_cannot_trade(world, stand_in, account):
-    stand_in.set_permissions(enableSpotAndMarginTrading=False)
+def test_it_refuses_keys_that_cannot_trade(world, binance_live, account):
+    binance_live.set_permissions(enableSpotAndMarginTrading=False)
     with pytest.raises(ValidationFailed, match="cannot trade"):
         save(world, account)
     assert_nothing_saved(account)
 
 
-def test_it_warns_when_no_ip_restriction_is_reported(world, stand_in, account):
+def test_it_warns_when_no_ip_restriction_is_reported(world, binance_live, account):
     result = save(world, account)
     assert len(result.warnings) == 1 and "no IP restriction" in result.warnings[0]
 
 
-def test_it_does_not_warn_about_an_ip_restricted_key(world, stand_in, account):
-    stand_in.set_permissions(ipRestrict=True)
+def test_it_does_not_warn_about_an_ip_restricted_key(world, binance_live, account):
+    binance_live.set_permissions(ipRestrict=True)
     assert save(world, account).warnings == []
 
 
@@ -141,8 +130,8 @@ def test_it_warns_when_the_exchange_does_not_report_withdrawal_rights():
     assert any("no IP restriction" in w for w in warnings)
 
 
-def test_it_saves_nothing_when_the_exchange_is_down(world, stand_in, account):
-    stand_in.server_error_next(RESTRICTIONS)
+def test_it_saves_nothing_when_the_exchange_is_down(world, binance_live, account):
+    binance_live.server_error_next(RESTRICTIONS)
     with pytest.raises(ExchangeUnavailable) as caught:
         save(world, account)
     assert caught.value.status_code == 503
@@ -153,29 +142,29 @@ def test_it_saves_nothing_when_the_exchange_is_down(world, stand_in, account):
 
 
 @pytest.mark.parametrize("password", ["wrong-password", "", None])
-def test_it_requires_the_current_password(world, stand_in, account, password):
+def test_it_requires_the_current_password(world, binance_live, account, password):
     with pytest.raises(Forbidden, match="password") as caught:
         save(world, account, password=password)
     assert caught.value.field == "password"
-    assert stand_in.request_count() == 0  # the keys are not even sent to the exchange
+    assert binance_live.request_count() == 0  # the keys are not even sent to the exchange
     assert_nothing_saved(account)
 
 
-def test_an_api_key_cannot_save_credentials(world, stand_in, account):
+def test_an_api_key_cannot_save_credentials(world, binance_live, account):
     key_actor = Actor.for_key(world.key_row(world.control_key_a))
     with pytest.raises(Forbidden):
         save(world, account, actor=key_actor)
     assert_nothing_saved(account)
 
 
-def test_a_viewer_cannot_save_credentials(world, stand_in, account):
+def test_a_viewer_cannot_save_credentials(world, binance_live, account):
     bob = Actor.for_member(Membership.objects.get(tenant=world.tenant_a, user=world.bob))
     with pytest.raises(Forbidden):
         save(world, account, actor=bob)  # bob's password is the same: the role decides
     assert_nothing_saved(account)
 
 
-def test_it_needs_a_plan_with_live_trading(world, stand_in, account):
+def test_it_needs_a_plan_with_live_trading(world, binance_live, account):
     world.tenant_a.plan = Plan.FREE
     world.tenant_a.save()
     with pytest.raises(PlanLimitExceeded, match="Pro plan"):
@@ -183,29 +172,29 @@ def test_it_needs_a_plan_with_live_trading(world, stand_in, account):
     assert_nothing_saved(account)
 
 
-def test_another_tenants_account_is_not_found(world, stand_in, account):
+def test_another_tenants_account_is_not_found(world, binance_live, account):
     with pytest.raises(NotFound):
         save(world, account, tenant=world.tenant_b, actor=owner_actor(world.tenant_b))
-    assert stand_in.request_count() == 0
+    assert binance_live.request_count() == 0
     assert_nothing_saved(account)
 
 
 @pytest.mark.parametrize("api_key, secret", [("", DEFAULT_SECRET), (DEFAULT_API_KEY, "  "),
                                              ("two words", DEFAULT_SECRET),
                                              (DEFAULT_API_KEY, "x" * 513)])
-def test_it_refuses_malformed_keys_without_echoing_them(world, stand_in, account, api_key,
+def test_it_refuses_malformed_keys_without_echoing_them(world, binance_live, account, api_key,
                                                          secret):
     with pytest.raises(ValidationFailed) as caught:
         save(world, account, api_key=api_key, secret=secret)
     assert (api_key.strip() or "§") not in caught.value.message
     assert (secret.strip() or "§") not in caught.value.message
-    assert stand_in.request_count() == 0
+    assert binance_live.request_count() == 0
 
 
 # --- Removing ----------------------------------------------------------------------------------
 
 
-def test_it_removes_credentials_from_the_vault(world, stand_in, account):
+def test_it_removes_credentials_from_the_vault(world, binance_live, account):
     save(world, account)
     reference = refreshed(account).credential_ref
     exchange_credentials_remove(tenant=world.tenant_a, actor=owner_actor(world.tenant_a),
@@ -217,7 +206,7 @@ def test_it_removes_credentials_from_the_vault(world, stand_in, account):
         action="exchange_account.credentials_removed", target="binance live").count() == 1
 
 
-def test_removing_twice_is_harmless(world, stand_in, account):
+def test_removing_twice_is_harmless(world, binance_live, account):
     save(world, account)
     for _ in range(2):
         exchange_credentials_remove(tenant=world.tenant_a, actor=owner_actor(world.tenant_a),
@@ -225,7 +214,7 @@ def test_removing_twice_is_harmless(world, stand_in, account):
     assert AuditEvent.objects.filter(action="exchange_account.credentials_removed").count() == 1
 
 
-def test_removing_works_after_a_downgrade(world, stand_in, account):
+def test_removing_works_after_a_downgrade(world, binance_live, account):
     save(world, account)
     world.tenant_a.plan = Plan.FREE
     world.tenant_a.save()
@@ -234,7 +223,7 @@ def test_removing_works_after_a_downgrade(world, stand_in, account):
     assert refreshed(account).credential_ref == ""
 
 
-def test_a_viewer_or_another_tenant_cannot_remove(world, stand_in, account):
+def test_a_viewer_or_another_tenant_cannot_remove(world, binance_live, account):
     save(world, account)
     bob = Actor.for_member(Membership.objects.get(tenant=world.tenant_a, user=world.bob))
     with pytest.raises(Forbidden):
@@ -250,7 +239,7 @@ def test_a_live_account_without_saved_keys_cannot_build_an_exchange(world, accou
         live_exchange_for_account(account)
 
 
-def test_a_live_account_whose_vault_entry_is_gone_says_so(world, stand_in, account):
+def test_a_live_account_whose_vault_entry_is_gone_says_so(world, binance_live, account):
     save(world, account)
     account = refreshed(account)
     VaultEntry.objects.for_tenant(world.tenant_a).filter(name=account.credential_ref).delete()

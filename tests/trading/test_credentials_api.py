@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.base import PASSWORD, owner_actor
-from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET, binance_markets
-from trading.credentials import reset_live_connections, set_live_connection
+from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET
 from trading.models import ExchangeAccount
 from trading.services.accounts import exchange_account_create
-
-
-@pytest.fixture
-def stand_in(fake_binance):
-    set_live_connection("binance", urls_api=fake_binance.url, markets=binance_markets(),
-                        timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
-    yield fake_binance
-    reset_live_connections()
 
 
 @pytest.fixture
@@ -33,7 +24,7 @@ def _body(password: str = PASSWORD) -> dict:
     return {"api_key": DEFAULT_API_KEY, "secret": DEFAULT_SECRET, "password": password}
 
 
-def test_an_admin_saves_verified_credentials_that_are_never_echoed(world, stand_in,
+def test_an_admin_saves_verified_credentials_that_are_never_echoed(world, binance_live,
                                                                   live_account):
     response = world.client_for(world.alice).post(_url(live_account), _body(), format="json")
     assert response.status_code == 200
@@ -43,7 +34,7 @@ def test_an_admin_saves_verified_credentials_that_are_never_echoed(world, stand_
     assert isinstance(response.json()["warnings"], list)
 
 
-def test_a_wrong_password_saves_nothing(world, stand_in, live_account):
+def test_a_wrong_password_saves_nothing(world, binance_live, live_account):
     response = world.client_for(world.alice).post(_url(live_account), _body("wrong-password"),
                                                   format="json")
     assert response.status_code in (400, 403)
@@ -51,24 +42,24 @@ def test_a_wrong_password_saves_nothing(world, stand_in, live_account):
     assert not live_account.has_credentials
 
 
-def test_keys_that_can_withdraw_are_refused(world, stand_in, live_account):
-    stand_in.set_permissions(enableWithdrawals=True)
+def test_keys_that_can_withdraw_are_refused(world, binance_live, live_account):
+    binance_live.set_permissions(enableWithdrawals=True)
     response = world.client_for(world.alice).post(_url(live_account), _body(), format="json")
     assert response.status_code == 400 and "withdraw" in response.json()["error"]["message"]
 
 
-def test_an_api_key_cannot_set_credentials(world, stand_in, live_account):
+def test_an_api_key_cannot_set_credentials(world, binance_live, live_account):
     response = world.client_with_key(world.control_key_a).post(_url(live_account), _body(),
                                                                format="json")
     assert response.status_code == 403
 
 
-def test_a_viewer_cannot_set_credentials(world, stand_in, live_account):
+def test_a_viewer_cannot_set_credentials(world, binance_live, live_account):
     response = world.client_for(world.bob).post(_url(live_account), _body(), format="json")
     assert response.status_code == 403
 
 
-def test_removing_credentials_empties_the_account(world, stand_in, live_account):
+def test_removing_credentials_empties_the_account(world, binance_live, live_account):
     client = world.client_for(world.alice)
     client.post(_url(live_account), _body(), format="json")
     response = client.delete(_url(live_account))

@@ -8,8 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tests.base import PASSWORD, owner_actor
-from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET, binance_markets
-from trading.credentials import reset_live_connections, set_live_connection
+from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET
 from trading.exchanges.factory import exchange_for
 from trading.models import Order, Position
 from trading.services.accounts import exchange_account_create
@@ -34,14 +33,6 @@ def alerts():
     order_failed.connect(receiver, weak=False)
     yield sent
     order_failed.disconnect(receiver)
-
-
-@pytest.fixture
-def stand_in(fake_binance):
-    set_live_connection("binance", urls_api=fake_binance.url, markets=binance_markets(),
-                        timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
-    yield fake_binance
-    reset_live_connections()
 
 
 def make_bot(tenant, *, mode="live", symbol="BTC/USDT", allowed_symbols=None,
@@ -145,32 +136,32 @@ def intent(bot, amount="0.02", side="buy", candle_ts=1_700_000_000_000) -> Order
     return order
 
 
-def test_the_guard_values_a_market_order_at_the_exchanges_ask(world, stand_in, alerts):
+def test_the_guard_values_a_market_order_at_the_exchanges_ask(world, binance_live, alerts):
     bot = make_bot(world.tenant_a, max_order_value=Decimal("500"))
-    exchange = stand_in.live_exchange()
+    exchange = binance_live.live_exchange()
     with pytest.raises(LiveOrderRefused, match="worth 1000.00 USDT"):
         live_order_guard(bot=bot, order=intent(bot, "0.02"), exchange=exchange)
     live_order_guard(bot=bot, order=intent(bot, "0.009", candle_ts=1), exchange=exchange)
-    assert stand_in.request_count(TICKER_PATH) == 2
-    assert stand_in.request_count(ORDER_PATH) == 0
+    assert binance_live.request_count(TICKER_PATH) == 2
+    assert binance_live.request_count(ORDER_PATH) == 0
     exchange.close()
 
 
-def test_the_guard_fails_closed_when_the_price_cannot_be_read(world, stand_in, alerts):
+def test_the_guard_fails_closed_when_the_price_cannot_be_read(world, binance_live, alerts):
     bot = make_bot(world.tenant_a, max_order_value=Decimal("500"))
-    stand_in.server_error_next(TICKER_PATH)
-    exchange = stand_in.live_exchange()
+    binance_live.server_error_next(TICKER_PATH)
+    exchange = binance_live.live_exchange()
     with pytest.raises(LiveOrderRefused, match="no price was known"):
         live_order_guard(bot=bot, order=intent(bot, "0.001"), exchange=exchange)
     exchange.close()
 
 
-def test_the_guard_asks_nothing_for_a_symbol_it_refuses_anyway(world, stand_in, alerts):
+def test_the_guard_asks_nothing_for_a_symbol_it_refuses_anyway(world, binance_live, alerts):
     bot = make_bot(world.tenant_a, symbol="ETH/USDT", allowed_symbols=["BTC/USDT"],
                    max_order_value=Decimal("500"))
     with pytest.raises(LiveOrderRefused):
-        live_order_guard(bot=bot, order=intent(bot), exchange=stand_in.live_exchange())
-    assert stand_in.request_count() == 0
+        live_order_guard(bot=bot, order=intent(bot), exchange=binance_live.live_exchange())
+    assert binance_live.request_count() == 0
 
 
 def test_the_guard_leaves_paper_accounts_alone(world, alerts):
@@ -188,7 +179,7 @@ def test_the_guard_leaves_paper_accounts_alone(world, alerts):
     ("ETH/USDT", ["BTC/USDT"], None, "not in the allowed symbols"),
 ])
 def test_order_submit_refuses_before_anything_reaches_the_exchange(
-        world, stand_in, alerts, symbol, allowed, cap, refusal):
+        world, binance_live, alerts, symbol, allowed, cap, refusal):
     bot = make_bot(world.tenant_a, symbol=symbol, allowed_symbols=allowed, max_order_value=cap)
     exchange_credentials_save(tenant=world.tenant_a, actor=owner_actor(world.tenant_a),
                               account_id=bot.account_id, api_key=DEFAULT_API_KEY,
@@ -201,5 +192,5 @@ def test_order_submit_refuses_before_anything_reaches_the_exchange(
 
     assert order.status == Order.Status.REJECTED
     assert refusal in order.error
-    assert stand_in.request_count(ORDER_PATH) == 0
+    assert binance_live.request_count(ORDER_PATH) == 0
     assert alerts and all(alert["bot_id"] == bot.pk for alert in alerts)
