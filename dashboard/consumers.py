@@ -37,6 +37,11 @@ _tokens = itertools.count(1)
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """One client's view of its tenant's events."""
 
+    # Events reach consumers through the process's hub (dashboard.live), never through a
+    # channel of their own, so a consumer takes no channel on the layer. With channels-redis
+    # such a channel meant a blocking pop per consumer whose cancellation on disconnect
+    # redis-py can swallow (redis/redis-py#2028), leaving a task that polls Redis forever.
+    channel_layer_alias = None
     holds_slot = False
     token = None
     heartbeat = None

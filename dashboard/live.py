@@ -18,6 +18,7 @@ from dashboard.events import tenant_group
 
 logger = logging.getLogger(__name__)
 Deliver = Callable[[dict], Awaitable[None]]
+STOP = "hub.stop"  # the message that ends a tenant's reader
 
 
 class TenantHub:
@@ -58,10 +59,19 @@ class TenantHub:
 
     async def _stop(self, tenant_id: int) -> None:
         layer = get_channel_layer()
-        self._readers.pop(tenant_id).cancel()
+        reader = self._readers.pop(tenant_id)
         self._subscribers.pop(tenant_id, None)
         channel = self._channels.pop(tenant_id)
-        await layer.group_discard(tenant_group(tenant_id), channel)
+        # The reader is told to stop through its own channel rather than cancelled: redis-py
+        # can swallow the cancellation of a blocking pop (redis/redis-py#2028), and the reader
+        # would then poll a channel nobody sends to for the life of the process.
+        try:
+            await layer.group_discard(tenant_group(tenant_id), channel)
+            await layer.send(channel, {"type": STOP})
+        except Exception:  # the layer is down: cancelling is all that is left
+            logger.warning("live hub for tenant %s could not stop its reader by message",
+                           tenant_id, exc_info=True)
+            reader.cancel()
 
     async def _read(self, tenant_id: int, channel: str) -> None:
         layer = get_channel_layer()
@@ -75,6 +85,8 @@ class TenantHub:
                                exc_info=True)
                 await asyncio.sleep(1)
                 continue
+            if message.get("type") == STOP:
+                return
             await self._fan_out(tenant_id, message.get("events") or [])
 
     async def _fan_out(self, tenant_id: int, events: list[dict]) -> None:

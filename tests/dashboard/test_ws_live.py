@@ -1,8 +1,11 @@
 """/ws/live through the real ASGI stack: origin check, auth, tenant isolation, resume."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
@@ -146,4 +149,33 @@ def test_it_answers_a_ping(world):
         await communicator.send_json_to({"type": "ping"})
         assert (await communicator.receive_json_from(timeout=2))["type"] == "pong"
         await communicator.disconnect()
+    run(scenario)
+
+
+
+def test_a_tenants_clients_share_one_layer_channel_and_leave_no_task_behind(world, monkeypatch):
+    """Clients take no channel of their own (the hub reads one per tenant), and once the last
+    one leaves, the hub's reader ends: nothing keeps polling the layer."""
+    layer = get_channel_layer()
+    opened = []
+    new_channel = layer.new_channel
+
+    async def counted_new_channel(*args, **kwargs):
+        opened.append(await new_channel(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(layer, "new_channel", counted_new_channel)
+
+    async def scenario():
+        clients = [_communicator(key=world.read_key_a) for _ in range(3)]
+        for client in clients:
+            assert (await client.connect())[0]
+        assert len(opened) == 1
+        await publish(world.tenant_a.pk, "tick", None, {"n": 1})
+        for client in clients:
+            assert (await client.receive_json_from(timeout=2))["data"] == {"n": 1}
+            await client.disconnect()
+        async with asyncio.timeout(3):
+            while [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]:
+                await asyncio.sleep(0.01)
     run(scenario)
