@@ -22,6 +22,9 @@ app.conf.beat_schedule = {
     "schedule-due-bots": {"task": "trading.tasks.schedule_due_bots", "schedule": 2.0},
     # Shared market data: one fetch per feed per candle, ahead of the ticks that read it.
     "refresh-market-data": {"task": "trading.tasks.refresh_market_data", "schedule": 5.0},
+    # Live accounts: import missed fills, compare holdings with the ledger, safe-stop on drift.
+    "reconcile-live-accounts": {"task": "trading.tasks.reconcile_live_accounts",
+                                "schedule": 60.0},
     # Telegram: claim due check-ins (exactly once per link per interval) and retry strays.
     "send-due-checkins": {"task": "notifications.tasks.send_due_checkins", "schedule": 60.0},
     # ML: start scheduled retrainings that are due; fail training runs whose worker vanished.

@@ -16,7 +16,7 @@ from django.dispatch import receiver
 from notifications import services
 from tenants import signals as tenant_signals
 from tenants.models import Membership
-from trading.signals import bot_auto_paused, order_failed
+from trading.signals import bot_auto_paused, bot_drift_found, order_failed
 
 logger = logging.getLogger(__name__)
 _background: list[threading.Thread] = []
@@ -33,6 +33,12 @@ def _safely(function: Callable[..., object], **kwargs) -> None:
 def on_bot_auto_paused(sender, *, tenant_id: int, bot_id: int, reason: str, **kwargs) -> None:
     """A circuit breaker paused a bot (sent after commit)."""
     _safely(services.alert_bot_auto_paused, tenant_id=tenant_id, bot_id=bot_id, reason=reason)
+
+
+@receiver(bot_drift_found, dispatch_uid="notifications.drift")
+def on_bot_drift_found(sender, *, tenant_id: int, bot_id: int, summary: str, **kwargs) -> None:
+    """Reconciliation found drift on a paused or stopped bot (sent after commit)."""
+    _safely(services.alert_drift, tenant_id=tenant_id, bot_id=bot_id, summary=summary)
 
 
 @receiver(order_failed, dispatch_uid="notifications.order_failed")

@@ -35,6 +35,15 @@ class Side(models.TextChoices):
     SELL = "sell", "Sell"
 
 
+class ReconcileStatus(models.TextChoices):
+    """How the last reconciliation of a live account ended."""
+
+    OK = "ok", "In line with the ledger"
+    DRIFT = "drift", "Drift"
+    DEFERRED = "deferred", "Orders in flight"
+    ERROR = "error", "Exchange unreadable"
+
+
 class ExchangeAccount(TenantScopedModel):
     """A tenant's account at an exchange (ccxt id), traded live or simulated on paper."""
 
@@ -49,6 +58,11 @@ class ExchangeAccount(TenantScopedModel):
     taker_fee = money(default=Decimal("0.001"), max_digits=10, decimal_places=6)
     slippage = money(default=Decimal("0.0005"), max_digits=10, decimal_places=6)
     created_at = models.DateTimeField(default=timezone.now)
+    # The last reconciliation (trading.services.reconciliation): when, how, what it found.
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    reconcile_status = models.CharField(max_length=10, choices=ReconcileStatus.choices,
+                                        blank=True)
+    reconcile_detail = models.CharField(max_length=300, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "label"],

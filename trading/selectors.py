@@ -17,6 +17,7 @@ from trading.models import (
     Position,
     Thought,
     Trade,
+    TradingMode,
 )
 
 
@@ -73,6 +74,12 @@ def order_get_by_client_id(*, tenant: Tenant | int, client_order_id: str) -> Ord
 def fill_list(*, tenant: Tenant | int) -> QuerySet[Fill]:
     """The tenant's fills, newest first."""
     return Fill.objects.for_tenant(tenant).order_by("-timestamp_ms", "-id")
+
+
+def fill_trade_ids(*, tenant: Tenant | int, account_id: int, trade_ids: list[str]) -> set[str]:
+    """Which of `trade_ids` are already recorded for the account."""
+    return set(Fill.objects.for_tenant(tenant).filter(
+        account_id=account_id, trade_id__in=trade_ids).values_list("trade_id", flat=True))
 
 
 def trade_list(*, tenant: Tenant | int) -> QuerySet[Trade]:
@@ -244,3 +251,12 @@ def active_feeds() -> list[tuple[str, str, str]]:
     (platform-level: feeds are shared market data, not tenant data)."""
     return list(Bot.objects.filter(status=Bot.Status.RUNNING)
                 .values_list("account__exchange_id", "symbol", "timeframe").distinct())
+
+
+def accounts_to_reconcile() -> list[tuple[int, int]]:
+    """(tenant, account) of every live account with keys and running or paused bots, across
+    tenants (platform-level: the reconciliation beat fans out one task per account)."""
+    return list(ExchangeAccount.objects.filter(
+        mode=TradingMode.LIVE, bots__status__in=[Bot.Status.RUNNING, Bot.Status.PAUSED])
+                .exclude(credential_ref="").values_list("tenant_id", "pk").distinct()
+                .order_by("tenant_id", "pk"))

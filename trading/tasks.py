@@ -55,6 +55,24 @@ def backtest_run_task(tenant_id: int, run_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def reconcile_live_accounts() -> int:
+    """Beat task: queue one reconciliation per live account with keys and bots; returns how
+    many were queued."""
+    accounts = selectors.accounts_to_reconcile()
+    for tenant_id, account_id in accounts:
+        reconcile_account_task.delay(tenant_id, account_id)
+    return len(accounts)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def reconcile_account_task(tenant_id: int, account_id: int) -> None:
+    """Compare one live account with the ledger (see trading.services.reconciliation)."""
+    from trading.services.reconciliation import reconcile_account
+
+    reconcile_account(tenant_id=tenant_id, account_id=account_id)
+
+
+@shared_task(ignore_result=True)
 def refresh_market_data() -> int:
     """Fetch every active feed for the current candle (once; shared by all tenants), so
     ticks find fresh candles in the cache. Runs on the `marketdata` queue."""

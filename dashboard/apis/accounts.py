@@ -27,7 +27,8 @@ class ExchangeAccountSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExchangeAccount
         fields = ["id", "label", "exchange_id", "mode", "has_credentials", "quote_currency",
-                  "paper_starting_balance", "maker_fee", "taker_fee", "slippage", "created_at"]
+                  "paper_starting_balance", "maker_fee", "taker_fee", "slippage", "created_at",
+                  "reconciled_at", "reconcile_status", "reconcile_detail"]
         read_only_fields = fields
 
 

@@ -88,10 +88,11 @@ def exchange_for(account: ExchangeAccount, closed_candles: Candles):
     """The exchange that executes `account`'s orders: paper simulation or the live venue."""
     if account.mode == TradingMode.PAPER:
         return PaperExchange(account, lambda symbol: closed_candles)
-    return _live_exchange(account)
+    return live_exchange(account)
 
 
-def _live_exchange(account: ExchangeAccount):
+def live_exchange(account: ExchangeAccount):
+    """The live venue of `account`, signed with its keys from the vault (shared per process)."""
     if not account.has_credentials:
         raise ValidationFailed("This live account has no API credentials; add them in "
                                "settings before running a live bot.", field="credentials")

@@ -24,7 +24,7 @@ from trading import selectors
 from trading.breakers import BreakerSettings
 from trading.models import Bot, Thought, TradingMode
 from trading.services.engine_records import thought_record
-from trading.signals import bot_auto_paused
+from trading.signals import bot_auto_paused, bot_drift_found
 from trading.strategies import get_strategy
 from trading.strategies.presets import risk_for
 from trading.timeframes import timeframe_ms
@@ -172,6 +172,15 @@ def bot_auto_pause(*, bot: Bot, reason: str, data: dict | None = None) -> Bot:
     transaction.on_commit(lambda: bot_auto_paused.send(
         sender=Bot, tenant_id=bot.tenant_id, bot_id=bot.pk, reason=reason))
     return bot
+
+
+def bot_drift_alert(*, bot: Bot, summary: str, data: dict) -> None:
+    """Reconciliation found drift on a bot that is not running: tell the live feed and, after
+    commit, the tenant's alerts (a running bot is auto-paused instead, which alerts)."""
+    publish_on_commit(bot.tenant_id, "alert", bot.pk, {"kind": "drift", "reason": summary,
+                                                        **data})
+    transaction.on_commit(lambda: bot_drift_found.send(
+        sender=Bot, tenant_id=bot.tenant_id, bot_id=bot.pk, summary=summary))
 
 
 def _publish_status(bot: Bot) -> None:
