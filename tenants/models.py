@@ -37,9 +37,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
-    # TOTP second factor: the base32 secret, confirmed once the user has entered a valid code.
-    totp_secret = models.CharField(max_length=64, blank=True, editable=False)
+    # TOTP second factor: the base32 seed sealed by the vault (tenants.vault.seal_user_secret),
+    # confirmed once the user has entered a valid code.
+    totp_secret = models.CharField(max_length=255, blank=True, editable=False)
     totp_enabled = models.BooleanField(default=False)
+    # The time step of the last code accepted: a code works once (RFC 6238, section 5.2).
+    totp_last_step = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 

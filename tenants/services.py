@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from aitrader.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tenants import keys
+from tenants import keys, vault
 from tenants.actors import Actor
 from tenants.models import (
     ApiKey,
@@ -291,16 +291,43 @@ def totp_begin(*, user: User) -> str:
     if user.totp_enabled:
         # Re-enrolling would switch the second factor off without a code.
         raise Conflict("Two-factor authentication is already on; turn it off first.")
-    user.totp_secret = pyotp.random_base32()
-    user.save(update_fields=["totp_secret", "totp_enabled"])
-    return user.totp_secret
+    seed = pyotp.random_base32()
+    user.totp_secret = vault.seal_user_secret(user.pk, vault.TOTP_PURPOSE, seed)
+    user.totp_last_step = None
+    user.save(update_fields=["totp_secret", "totp_enabled", "totp_last_step"])
+    return seed
+
+
+def totp_seed(*, user: User) -> str:
+    """The user's TOTP seed in clear (enrolment shows it once), or "" when none is set."""
+    if not user.totp_secret:
+        return ""
+    return vault.open_user_secret(user.pk, vault.TOTP_PURPOSE, user.totp_secret)
 
 
 def totp_verify(*, user: User, code: str) -> bool:
-    """Whether `code` is the user's current TOTP (one step of clock drift allowed)."""
-    if not user.totp_secret:
+    """Whether `code` is the user's current TOTP (one step of clock drift allowed) and was
+    not accepted before: each code works once, so one seen over a shoulder or in a proxy
+    log cannot be replayed within its 90 seconds."""
+    seed = totp_seed(user=user)
+    step = _totp_step(seed, (code or "").strip()) if seed else None
+    if step is None:
         return False
-    return pyotp.TOTP(user.totp_secret).verify((code or "").strip(), valid_window=1)
+    # The conditional UPDATE is the lock: of two requests with one code, one wins.
+    spent = User.objects.filter(pk=user.pk).filter(
+        Q(totp_last_step__isnull=True) | Q(totp_last_step__lt=step)).update(totp_last_step=step)
+    user.totp_last_step = step if spent else user.totp_last_step
+    return bool(spent)
+
+
+def _totp_step(seed: str, code: str) -> int | None:
+    """The time step `code` belongs to, within one step of now, or None."""
+    totp, now = pyotp.TOTP(seed), timezone.now()
+    for drift in (0, -1, 1):
+        moment = now + timedelta(seconds=drift * totp.interval)
+        if secrets.compare_digest(totp.at(moment), code):
+            return totp.timecode(moment)
+    return None
 
 
 def totp_confirm(*, user: User, code: str) -> None:

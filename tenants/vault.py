@@ -9,14 +9,21 @@ Envelope encryption with AES-256-GCM throughout:
 * each field of a secret (`VaultEntry`) is sealed under the tenant's data key with a fresh
   96-bit nonce; the stored 128-bit tag is verified on every load.
 
+A few secrets belong to a user rather than a workspace (the TOTP seed of two-factor sign-in):
+`seal_user_secret` seals those straight under the current master key, and the row keeps the
+kid with the ciphertext, so `rotate_master_keys` re-seals them too.
+
 The associated data of every seal names the tenant, the entry and the field (or, for a data
-key, the tenant and the kid), so a ciphertext copied into another tenant's row, another
-entry or another field fails to open. Every failure raises `VaultError` (whose message names
-the entry, never its contents), logs, sends `tenants.signals.vault_failure`, and never hands
-back stored bytes as if they were plaintext.
+key, the tenant and the kid; for a user secret, the user, its purpose and the kid), so a
+ciphertext copied into another tenant's row, another entry or another field fails to open.
+Every failure raises `VaultError` (whose message names the entry, never its contents), logs,
+sends `tenants.signals.vault_failure` (a workspace's secrets), and never hands back stored
+bytes as if they were plaintext.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -33,7 +40,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aitrader.errors import NotFound, ServiceError, ValidationFailed
-from tenants.models import Tenant, TenantDataKey, VaultEntry
+from tenants.models import Tenant, TenantDataKey, User, VaultEntry
 from tenants.signals import vault_failure
 from tenants.vault_keys import KEY_BYTES, MasterKey, VaultKeyError, parse_master_keys
 
@@ -47,6 +54,8 @@ PBKDF2_ITERATIONS = 600_000  # OWASP's 2023 floor for PBKDF2-HMAC-SHA256
 PBKDF2_SALT_BYTES = 16
 _ENTRY_CONTEXT = "aitrader.vault.entry.v1"
 _DATA_KEY_CONTEXT = "aitrader.vault.data-key.v1"
+_USER_SECRET_CONTEXT = "aitrader.vault.user-secret.v1"  # noqa: S105  (a label, not a secret)
+USER_SECRET_PREFIX = "v1:"  # noqa: S105  (the format tag of 'v1:<kid>:<base64 sealed>')
 
 
 class VaultError(ServiceError):
@@ -145,6 +154,11 @@ def master_keys() -> list[MasterKey]:
         raise VaultError(f"The vault is misconfigured: {exc}") from None
 
 
+def _master_key(kid: str) -> MasterKey | None:
+    """The configured master key with this id, if it is still configured."""
+    return next((key for key in master_keys() if key.kid == kid), None)
+
+
 def current_master_key() -> MasterKey:
     """The master key new and re-wrapped data keys are wrapped with."""
     return master_keys()[0]
@@ -157,6 +171,8 @@ class RotationReport:
     kid: str
     rewrapped: int = 0
     failed: list[int] = field(default_factory=list)  # tenant ids whose data key did not open
+    resealed_user_secrets: int = 0
+    failed_users: list[int] = field(default_factory=list)  # users whose secret did not open
 
 
 def data_keys_by_kid() -> dict[str, int]:
@@ -164,8 +180,16 @@ def data_keys_by_kid() -> dict[str, int]:
     return dict(Counter(TenantDataKey.objects.values_list("kid", flat=True)))
 
 
+def user_secrets_by_kid() -> dict[str, int]:
+    """How many users' sealed secrets (TOTP seeds) each master key seals."""
+    sealed = User.objects.filter(totp_secret__startswith=USER_SECRET_PREFIX).values_list(
+        "totp_secret", flat=True)
+    return dict(Counter(text.removeprefix(USER_SECRET_PREFIX).partition(":")[0]
+                        for text in sealed.iterator()))
+
+
 def rotate_master_keys(*, on_rewrapped: Callable[[int], None] | None = None) -> RotationReport:
-    """Re-wrap every data key that is not under the current master key.
+    """Re-wrap every data key, and re-seal every user secret, not under the current master key.
 
     Each row is re-wrapped and committed on its own, so an interrupted run keeps its progress
     and the next run carries on; rows already under the current key are skipped, so running
@@ -185,7 +209,29 @@ def rotate_master_keys(*, on_rewrapped: Callable[[int], None] | None = None) -> 
             report.rewrapped += 1
             if on_rewrapped is not None:
                 on_rewrapped(tenant_id)
+    _reseal_user_secrets(master, report)
     return report
+
+
+def _reseal_user_secrets(master: MasterKey, report: RotationReport) -> None:
+    """Re-seal the users' TOTP seeds that are not under `master`, one commit each."""
+    current = f"{USER_SECRET_PREFIX}{master.kid}:"
+    pending = (User.objects.filter(totp_secret__startswith=USER_SECRET_PREFIX)
+               .exclude(totp_secret__startswith=current).order_by("pk")
+               .values_list("pk", flat=True))
+    for pk in list(pending):
+        try:
+            with transaction.atomic():
+                user = User.objects.select_for_update().get(pk=pk)
+                if user.totp_secret.startswith(current):
+                    continue  # another run got there first
+                seed = open_user_secret(user.pk, TOTP_PURPOSE, user.totp_secret)
+                user.totp_secret = seal_user_secret(user.pk, TOTP_PURPOSE, seed)
+                user.save(update_fields=["totp_secret"])
+        except VaultError:
+            report.failed_users.append(pk)
+            continue
+        report.resealed_user_secrets += 1
 
 
 @transaction.atomic
@@ -204,6 +250,49 @@ def _rewrap(pk: int, master: MasterKey) -> int | None:
 
 def _tenant_of_data_key(pk: int) -> int:
     return TenantDataKey.objects.filter(pk=pk).values_list("tenant_id", flat=True).first()
+
+
+# --- Secrets of a user -------------------------------------------------------------------------
+
+TOTP_PURPOSE = "totp"
+
+
+def seal_user_secret(user_id: int, purpose: str, value: str) -> str:
+    """`value` sealed under the current master key for one user and purpose, as the text the
+    user row stores ('v1:<kid>:<base64>')."""
+    master = current_master_key()
+    nonce, ciphertext, tag = _seal(master.key, _check_value(value),
+                                   _user_secret_aad(user_id, purpose, master.kid))
+    blob = base64.urlsafe_b64encode(nonce + ciphertext + tag).decode()
+    return f"{USER_SECRET_PREFIX}{master.kid}:{blob}"
+
+
+def open_user_secret(user_id: int, purpose: str, sealed: str) -> str:
+    """The plaintext of a `seal_user_secret` text; VaultError when it does not open."""
+    kid, _, blob = sealed.removeprefix(USER_SECRET_PREFIX).partition(":")
+    master = _master_key(kid)
+    if not sealed.startswith(USER_SECRET_PREFIX) or master is None:
+        raise _user_failure(user_id, purpose, f"it is not sealed under a configured master "
+                                               f"key ('{kid}'); keep that key in "
+                                               f"AITRADER_VAULT_KEYS until rotate_vault_keys "
+                                               f"has run")
+    try:
+        raw = base64.urlsafe_b64decode(blob.encode())
+        return _open(master.key, raw[:NONCE_BYTES], raw[NONCE_BYTES:-TAG_BYTES],
+                     raw[-TAG_BYTES:], _user_secret_aad(user_id, purpose, kid)).decode("utf-8")
+    except (InvalidTag, ValueError, TypeError, binascii.Error):
+        raise _user_failure(user_id, purpose, "it failed its integrity check") from None
+
+
+def _user_failure(user_id: int, purpose: str, reason: str) -> VaultError:
+    """Log a refused decryption; returns the error for the caller to raise."""
+    logger.error("vault: cannot open the %s secret of user %s: %s", purpose, user_id, reason)
+    return VaultError(f"The vault could not open this account's {purpose} secret, so it cannot "
+                      f"be checked now; operators can see why in the logs.")
+
+
+def _user_secret_aad(user_id: int, purpose: str, kid: str) -> bytes:
+    return json.dumps([_USER_SECRET_CONTEXT, user_id, purpose, kid]).encode()
 
 
 # --- Data keys ---------------------------------------------------------------------------------
@@ -232,7 +321,7 @@ def _data_key_create(tenant_id: int) -> bytes:
 
 def _unwrap(row: TenantDataKey) -> bytes:
     """The plaintext of a wrapped data key; VaultError when it does not authenticate."""
-    master = next((key for key in master_keys() if key.kid == row.kid), None)
+    master = _master_key(row.kid)
     if master is None:
         raise _failure(row.tenant_id, f"master key '{row.kid}' is not configured; keep it in "
                                       f"AITRADER_VAULT_KEYS until rotate_vault_keys has run")

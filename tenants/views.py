@@ -78,7 +78,12 @@ def login_2fa(request: HttpRequest) -> HttpResponse:
         return redirect("login")
     form = TotpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if services.totp_verify(user=user, code=form.cleaned_data["code"]):
+        try:
+            verified = services.totp_verify(user=user, code=form.cleaned_data["code"])
+        except ServiceError as exc:  # the seed cannot be opened: no sign-in, and say so
+            form.add_error("code", exc.message)
+            return render(request, "accounts/login_2fa.html", {"form": form})
+        if verified:
             next_url = request.session.pop(PENDING_NEXT_KEY, reverse("dashboard:overview"))
             request.session.pop(PENDING_2FA_KEY, None)
             return _complete_login(request, user, next_url)
@@ -190,12 +195,17 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Two-factor authentication updated.")
             return redirect("two_factor")
+    try:
+        seed = services.totp_seed(user=user) if not user.totp_enabled else ""
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        seed = ""
     provisioning_uri = None
-    if user.totp_secret and not user.totp_enabled:
+    if seed:
         import pyotp
 
-        provisioning_uri = pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email,
-                                                                       issuer_name="aitrader")
+        provisioning_uri = pyotp.TOTP(seed).provisioning_uri(name=user.email,
+                                                             issuer_name="aitrader")
     return render(request, "accounts/two_factor.html",
                   {"form": form, "provisioning_uri": provisioning_uri,
-                   "secret": user.totp_secret if provisioning_uri else None})
+                   "secret": seed or None})

@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from importlib import import_module
 
 import pyotp
 import pytest
 import time_machine
+from django.apps import apps as django_apps
 from django.test import Client
 
+from tenants import services
 from tenants.models import User
+from tenants.services import totp_seed
+from tenants.vault import VaultError, rotate_master_keys
+from tenants.vault_keys import encode_key
 from tests.base import PASSWORD
 
 TWO_FACTOR = "/accounts/2fa/"
@@ -21,10 +27,14 @@ def _wrong(code: str) -> str:
     return f"{(int(code) + 500000) % 1000000:06d}"
 
 
+def _previous_code(secret: str) -> str:
+    return pyotp.TOTP(secret).at(datetime.now(UTC) - timedelta(seconds=30))
+
+
 def _enrol(client: Client, user: User) -> str:
     client.post(TWO_FACTOR, {"action": "begin"})
     user.refresh_from_db()
-    return user.totp_secret
+    return totp_seed(user=user)
 
 
 @pytest.fixture
@@ -33,7 +43,9 @@ def alice_with_totp(world) -> str:
     client = Client()
     client.force_login(world.alice)
     secret = _enrol(client, world.alice)
-    client.post(TWO_FACTOR, {"action": "confirm", "code": pyotp.TOTP(secret).now()})
+    # Confirmed with the previous step's code (inside the drift window), so the current code
+    # is still unused for the test: each code works once.
+    client.post(TWO_FACTOR, {"action": "confirm", "code": _previous_code(secret)})
     world.alice.refresh_from_db()
     assert world.alice.totp_enabled
     return secret
@@ -156,7 +168,7 @@ def test_it_refuses_to_disable_without_a_valid_code(alice_with_totp, world, clie
     assert b"That code is not valid" in response.content
     world.alice.refresh_from_db()
     assert world.alice.totp_enabled
-    assert world.alice.totp_secret == alice_with_totp
+    assert totp_seed(user=world.alice) == alice_with_totp
 
 
 def test_it_refuses_to_disable_with_an_empty_code(alice_with_totp, world, client):
@@ -187,6 +199,76 @@ def test_it_does_not_let_re_enrolment_switch_2fa_off_without_a_code(alice_with_t
     assert response.status_code == 200
     world.alice.refresh_from_db()
     assert world.alice.totp_enabled
-    assert world.alice.totp_secret == alice_with_totp
+    assert totp_seed(user=world.alice) == alice_with_totp
     assert Client().post(LOGIN, {"email": "alice@example.com",
                                  "password": PASSWORD})["Location"] == LOGIN_2FA
+
+
+# --- The seed at rest ---------------------------------------------------------------------------
+
+
+def test_the_user_row_holds_the_seed_sealed_never_in_clear(world, alice_with_totp):
+    stored = User.objects.get(pk=world.alice.pk).totp_secret
+    assert stored.startswith("v1:") and alice_with_totp not in stored
+
+
+def test_a_sealed_seed_copied_to_another_user_does_not_open(world, alice_with_totp):
+    User.objects.filter(pk=world.bob.pk).update(
+        totp_secret=User.objects.get(pk=world.alice.pk).totp_secret, totp_enabled=True)
+    with pytest.raises(VaultError):
+        totp_seed(user=User.objects.get(pk=world.bob.pk))
+
+
+def test_an_unopenable_seed_refuses_the_sign_in_with_a_clear_message(world, alice_with_totp,
+                                                                      settings):
+    settings.AITRADER_VAULT_KEYS = [f"other:{encode_key(bytes(32))}"]
+    client = Client()
+    client.post(LOGIN, {"email": world.alice.email, "password": PASSWORD})
+    response = client.post(LOGIN_2FA, {"code": pyotp.TOTP(alice_with_totp).now()})
+    assert response.status_code == 200
+    assert b"cannot be checked now" in response.content
+    assert client.get(ME).status_code in (401, 403)
+
+
+def test_rotation_reseals_seeds_so_the_old_master_key_can_go(world, alice_with_totp, settings):
+    old = list(settings.AITRADER_VAULT_KEYS)
+    settings.AITRADER_VAULT_KEYS = [f"next:{encode_key(bytes(range(32)))}", *old]
+    report = rotate_master_keys()
+    assert (report.resealed_user_secrets, report.failed_users) == (1, [])
+    settings.AITRADER_VAULT_KEYS = settings.AITRADER_VAULT_KEYS[:1]  # the old key removed
+    alice = User.objects.get(pk=world.alice.pk)
+    assert alice.totp_secret.startswith("v1:next:")
+    assert totp_seed(user=alice) == alice_with_totp
+    assert rotate_master_keys().resealed_user_secrets == 0  # nothing left to do
+
+
+def test_the_migration_seals_seeds_stored_in_clear(world):
+    seed = pyotp.random_base32()
+    User.objects.filter(pk=world.alice.pk).update(totp_secret=seed, totp_enabled=True)
+    sealed = import_module("tenants.migrations.0003_totp_secret_sealed")
+    sealed.seal_plaintext_seeds(django_apps, None)
+    sealed.seal_plaintext_seeds(django_apps, None)  # a second run leaves sealed seeds alone
+    alice = User.objects.get(pk=world.alice.pk)
+    assert alice.totp_secret.startswith("v1:") and totp_seed(user=alice) == seed
+
+
+def test_a_code_signs_in_once(alice_with_totp, world):
+    code = pyotp.TOTP(alice_with_totp).now()
+    first, second = Client(), Client()
+    for client in (first, second):
+        client.post(LOGIN, {"email": "alice@example.com", "password": PASSWORD})
+    assert first.post(LOGIN_2FA, {"code": code}).status_code == 302
+    replayed = second.post(LOGIN_2FA, {"code": code})
+    assert replayed.status_code == 200 and b"not valid" in replayed.content
+    assert second.get(ME).status_code in (401, 403)
+
+
+def test_a_code_older_than_the_last_one_accepted_is_refused(alice_with_totp, world):
+    now = datetime.now(UTC)
+    with time_machine.travel(now, tick=False):
+        client = Client()
+        client.post(LOGIN, {"email": "alice@example.com", "password": PASSWORD})
+        assert client.post(LOGIN_2FA, {"code": pyotp.TOTP(alice_with_totp).now()}
+                           ).status_code == 302
+        older = pyotp.TOTP(alice_with_totp).at(now - timedelta(seconds=30))
+        assert not services.totp_verify(user=User.objects.get(pk=world.alice.pk), code=older)

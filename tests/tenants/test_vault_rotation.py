@@ -7,8 +7,8 @@ import os
 import pytest
 from django.core.management import CommandError, call_command
 
-from tenants.models import Tenant, TenantDataKey, VaultEntry
-from tenants.services import tenant_create
+from tenants.models import Tenant, TenantDataKey, User, VaultEntry
+from tenants.services import tenant_create, totp_begin, totp_seed
 from tenants.vault import (
     derive_key_from_passphrase,
     load_secret,
@@ -130,19 +130,22 @@ def test_the_command_rotates_and_then_checks(settings):
     settings.AITRADER_VAULT_KEYS = [OLD]
     tenants = make_tenants(2)
     expected = fill_vault(tenants)
+    enrolled = User.objects.create_user("seed@example.com", "a long enough password 1")
+    seed = totp_begin(user=enrolled)
     settings.AITRADER_VAULT_KEYS = [NEW, OLD]
-    with pytest.raises(CommandError, match="2 data key"):
-        run("--check")
+    with pytest.raises(CommandError, match="3 data key"):
+        run("--check")  # two data keys and one seed
 
     out, _ = run("-v", "2")
 
-    assert "Re-wrapped 2 data key(s) under 'new'." in out
+    assert "Re-wrapped 2 data key(s) and re-sealed 1 two-factor seed(s) under 'new'." in out
     assert f"re-wrapped the data key of tenant {tenants[0].pk}" in out
-    assert "Every data key is wrapped by 'new'." in out
-    assert "Re-wrapped 0" in run()[0]
+    assert "Every data key and two-factor seed is sealed by 'new'." in out
+    assert "Re-wrapped 0 data key(s) and re-sealed 0" in run()[0]
     settings.AITRADER_VAULT_KEYS = [NEW]
-    assert "new (current): 2 data key(s)" in run("--check")[0]
+    assert "new (current): 2 data key(s), 1 two-factor seed(s)" in run("--check")[0]
     assert_all_readable(expected)
+    assert totp_seed(user=User.objects.get(pk=enrolled.pk)) == seed
 
 
 @pytest.mark.django_db

@@ -24,6 +24,7 @@ from tenants.vault import (
     data_keys_by_kid,
     derive_key_from_passphrase,
     rotate_master_keys,
+    user_secrets_by_kid,
 )
 from tenants.vault_keys import KEY_BYTES, KID_PATTERN, decode_key, encode_key
 
@@ -59,23 +60,31 @@ class Command(BaseCommand):
                 self.stdout.write(f"re-wrapped the data key of tenant {tenant_id}")
 
         report = rotate_master_keys(on_rewrapped=rewrapped)
-        self.stdout.write(f"Re-wrapped {report.rewrapped} data key(s) under '{report.kid}'.")
+        self.stdout.write(f"Re-wrapped {report.rewrapped} data key(s) and re-sealed "
+                          f"{report.resealed_user_secrets} two-factor seed(s) under "
+                          f"'{report.kid}'.")
         if report.failed:
             raise CommandError(f"{len(report.failed)} data key(s) could not be opened (tenants "
                                f"{', '.join(map(str, report.failed))}); see the logs.")
+        if report.failed_users:
+            raise CommandError(f"{len(report.failed_users)} two-factor seed(s) could not be "
+                               f"opened (users {', '.join(map(str, report.failed_users))}); "
+                               f"see the logs.")
         self._check()
 
     def _check(self) -> None:
         current = current_master_key().kid
-        counts = data_keys_by_kid()
-        for kid, count in sorted(counts.items()):
+        keys, seeds = data_keys_by_kid(), user_secrets_by_kid()
+        for kid in sorted(set(keys) | set(seeds)):
             marker = " (current)" if kid == current else ""
-            self.stdout.write(f"{kid}{marker}: {count} data key(s)")
-        stale = sum(count for kid, count in counts.items() if kid != current)
+            self.stdout.write(f"{kid}{marker}: {keys.get(kid, 0)} data key(s), "
+                              f"{seeds.get(kid, 0)} two-factor seed(s)")
+        stale = sum(count for counts in (keys, seeds) for kid, count in counts.items()
+                    if kid != current)
         if stale:
-            raise CommandError(f"{stale} data key(s) are not under '{current}' yet; run "
-                               f"rotate_vault_keys before removing their master keys.")
-        self.stdout.write(f"Every data key is wrapped by '{current}'.")
+            raise CommandError(f"{stale} data key(s) or seed(s) are not under '{current}' yet; "
+                               f"run rotate_vault_keys before removing their master keys.")
+        self.stdout.write(f"Every data key and two-factor seed is sealed by '{current}'.")
 
     def _new_key(self, options) -> None:
         kid = options["new_key"]
