@@ -19,6 +19,9 @@ from trading.sampledata import generate
 
 HOST = "127.0.0.1"
 SECONDS_PER_CANDLE = 0.5
+# Bots act on the newest closed candle only, as in production: they must tick several times per
+# candle here, or a crossing on a candle they skip never trades and the browser waits in vain.
+TICK_SECONDS = 0.1
 HISTORY_CANDLES = 60
 SAMPLE_CANDLES = 20_000  # ~2.7 hours of half-second candles: longer than any test run
 
@@ -57,10 +60,10 @@ def _serve_setup(holder: dict) -> None:
     from trading.marketdata import forget_local_memo
     from trading.scheduler import EmbeddedScheduler
 
-    settings.AITRADER_ENGINE_TICK_SECONDS = 1
+    settings.AITRADER_ENGINE_TICK_SECONDS = TICK_SECONDS
     forget_local_memo()
     set_market_source("binance", WallClockMarket())
-    holder["scheduler"] = EmbeddedScheduler(interval=0.3)
+    holder["scheduler"] = EmbeddedScheduler(interval=TICK_SECONDS)
     holder["scheduler"].start()
 
 
