@@ -36,9 +36,12 @@ def _orm_beside_playwright(monkeypatch) -> None:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def app_server(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:
-    """daphne with the embedded scheduler and a moving market, serving the test database."""
+    """daphne with the embedded scheduler and a moving market, serving the test database.
+
+    One per test, stopped before the test's database flush: a scheduler still ticking
+    deadlocks with the flush's TRUNCATE (PostgreSQL aborts one of them)."""
     with django_db_blocker.unblock():
         server = LiveServer().start()
     yield server
