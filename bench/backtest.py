@@ -2,8 +2,9 @@
 
 Prints the machine, then: candles/s end to end (signals, compiled fills, lookahead check,
 metrics, tables, trade list, downsampled equity), peak memory, a 100-combination parameter
-sweep over 100k candles, and the fill loop alone (compiled and reference). Targets (issue 4):
->= 3M candles/s, < 500 MB, sweep < 10 s.
+sweep over 100k candles, the fill loop alone (compiled and reference), and how long the
+replay sample files `make run` writes on first start take. Targets (issue 4): >= 3M candles/s,
+< 500 MB, sweep < 10 s.
 
     python bench/backtest.py [--candles 1000000] [--repeat 3]
 """
@@ -16,6 +17,7 @@ import platform
 import resource
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -30,6 +32,7 @@ from trading.backtest import BacktestConfig, run_backtest, sweep  # noqa: E402
 from trading.backtest.fast import simulate_fast  # noqa: E402
 from trading.backtest.reference import simulate_reference  # noqa: E402
 from trading.backtest.synthetic import random_walk_candles  # noqa: E402
+from trading.sampledata import ensure_sample_files  # noqa: E402
 
 SMA = BacktestConfig(strategy="sma_cross", params={"fast": 10, "slow": 20}, cash=10_000,
                      fee=0.001)
@@ -116,6 +119,13 @@ def bench_fill_loops(count: int) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
+def bench_sample_files() -> tuple[float, int]:
+    """Seconds to write the replay sample files into an empty directory, and their count."""
+    with tempfile.TemporaryDirectory() as directory:
+        seconds, paths = timed(ensure_sample_files, directory)
+    return seconds, len(paths)
+
+
 def main() -> None:
     """Run every figure and print it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -150,6 +160,9 @@ def main() -> None:
     compiled, reference = bench_fill_loops(args.candles)
     print(f"fill loop alone: compiled {compiled / 1e6:.0f}M candles/s, plain-Python reference "
           f"{reference / 1e3:.0f}k candles/s ({compiled / reference:.0f}x)")
+
+    seconds, files = bench_sample_files()
+    print(f"replay sample files (first `make run`): {files} files written in {seconds:.2f} s")
 
 if __name__ == "__main__":
     main()

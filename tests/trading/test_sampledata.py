@@ -1,8 +1,6 @@
 """Sample OHLCV: deterministic, valid, and shaped like a real market."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -81,13 +79,11 @@ def test_an_unknown_symbol_is_refused():
         generate("DOGE/USDT", "1m", 10, seed=1, start_ms=START_MS)
 
 
-def test_sample_files_are_written_once_quickly_and_agree_with_each_other(tmp_path):
-    started = time.monotonic()
+def test_sample_files_are_written_once_and_agree_with_each_other(tmp_path):
+    # How long writing them takes is a figure of bench/backtest.py.
     paths = ensure_sample_files(tmp_path)
-    elapsed = time.monotonic() - started
     stamps = {key: path.stat().st_mtime_ns for key, path in paths.items()}
 
-    assert elapsed < 6.0  # ~0.7 s on an idle 2-core machine; slack for a busy one
     assert paths[("BTC/USDT", "1m")] == sample_path(tmp_path, "BTC/USDT", "1m") == \
         tmp_path / "replay" / "BTC-USDT-1m.csv"
     assert ensure_sample_files(tmp_path) == paths
