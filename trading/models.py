@@ -101,6 +101,10 @@ class Bot(TenantScopedModel):
         PAUSED = "paused", "Paused"
         STOPPED = "stopped", "Stopped"
 
+    # Not stopped: the engine still follows these (a paused bot syncs its pending orders) and
+    # reconciliation still counts their holdings.
+    ACTIVE_STATUSES = (Status.RUNNING, Status.PAUSED)
+
     name = models.CharField(max_length=80)
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="bots")
     symbol = models.CharField(max_length=30)

@@ -145,8 +145,7 @@ def bots_due(*, now, limit: int = 1000) -> list[tuple[int, int]]:
     The scheduler is the one platform-level reader: it only yields ids, and each tick
     re-reads its bot through the tenant-scoped selectors above.
     """
-    return list(Bot.objects.filter(status__in=[Bot.Status.RUNNING, Bot.Status.PAUSED],
-                                   next_tick_at__lte=now)
+    return list(Bot.objects.filter(status__in=Bot.ACTIVE_STATUSES, next_tick_at__lte=now)
                 .order_by("next_tick_at").values_list("tenant_id", "id")[:limit])
 
 
@@ -257,6 +256,6 @@ def accounts_to_reconcile() -> list[tuple[int, int]]:
     """(tenant, account) of every live account with keys and running or paused bots, across
     tenants (platform-level: the reconciliation beat fans out one task per account)."""
     return list(ExchangeAccount.objects.filter(
-        mode=TradingMode.LIVE, bots__status__in=[Bot.Status.RUNNING, Bot.Status.PAUSED])
+        mode=TradingMode.LIVE, bots__status__in=Bot.ACTIVE_STATUSES)
                 .exclude(credential_ref="").values_list("tenant_id", "pk").distinct()
                 .order_by("tenant_id", "pk"))

@@ -192,7 +192,7 @@ def _publish_status(bot: Bot) -> None:
 def _claimable(now: datetime) -> Q:
     """Bots a tick may take now: running or paused, and no unexpired lease on them."""
     return (Q(tick_lease_until__isnull=True) | Q(tick_lease_until__lt=now)) & Q(
-        status__in=[Bot.Status.RUNNING, Bot.Status.PAUSED])
+        status__in=Bot.ACTIVE_STATUSES)
 
 
 def bot_claim_tick(*, bot_id: int, now: datetime) -> bool:

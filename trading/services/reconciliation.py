@@ -42,7 +42,6 @@ FILL_LOOKBACK = timedelta(hours=1)
 # Relative difference tolerated between ledger and exchange (decimal noise, dust); a false
 # safe-stop costs a customer trading time, so this errs on the side of the exchange.
 TOLERANCE = Decimal("0.001")
-ACTIVE = (Bot.Status.RUNNING, Bot.Status.PAUSED)
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,8 @@ def reconcile_account(*, tenant_id: int, account_id: int) -> ReconcileReport:
     The outcome is kept on the account, for its owners to see."""
     report = ReconcileReport(account_id=account_id)
     account = ExchangeAccount.objects.for_tenant(tenant_id).filter(pk=account_id).first()
-    bots = list(Bot.objects.for_tenant(tenant_id).filter(account=account, status__in=ACTIVE)
+    bots = list(Bot.objects.for_tenant(tenant_id)
+                .filter(account=account, status__in=Bot.ACTIVE_STATUSES)
                 .select_related("account", "tenant")) if account else []
     if not bots:  # deleted, or its bots stopped, since the run was queued
         return report
@@ -155,7 +155,7 @@ def _judge(account: ExchangeAccount, bots: list[Bot], balances: dict,
         if held < expected - expected * TOLERANCE:
             drift = Drift(currency, expected, held)
             report.drifts.append(drift)
-            _safe_stop([bot for bot in bots if _base(bot.symbol) == currency], drift)
+            _safe_stop([bot for bot in bots if bot.base_currency == currency], drift)
 
 
 def _ledger_holdings(account: ExchangeAccount) -> dict[str, Decimal]:
@@ -164,7 +164,7 @@ def _ledger_holdings(account: ExchangeAccount) -> dict[str, Decimal]:
     left to the customer, who may sell them by hand."""
     holdings: dict[str, Decimal] = defaultdict(Decimal)
     sums = (Fill.objects.for_tenant(account.tenant_id)
-            .filter(account=account, bot__status__in=ACTIVE)
+            .filter(account=account, bot__status__in=Bot.ACTIVE_STATUSES)
             .values("symbol", "side", "fee_currency")
             .annotate(amount=Sum("amount"), fee=Sum("fee")).order_by())
     for row in sums:
