@@ -13,6 +13,8 @@ from django import forms
 from django.http import QueryDict
 
 from tenants.models import Scope
+from trading import money
+from trading.models import TradingMode
 from trading.services.accounts import SUPPORTED_EXCHANGES
 from trading.strategies import STRATEGIES
 from trading.strategies.presets import PRESETS
@@ -62,18 +64,27 @@ class BotForm(forms.Form):
                                   label="Candle")
     strategy = forms.ChoiceField(choices=_strategy_choices, initial="sma_cross")
     preset = forms.ChoiceField(choices=_preset_choices, initial="balanced", label="Risk preset")
-    capital = forms.DecimalField(min_value=Decimal("0.01"), max_digits=20, decimal_places=2,
-                                 initial=Decimal("1000"), label="Capital (quote currency)")
+    capital = forms.DecimalField(**money.CAPITAL.field_kwargs(), initial=Decimal("1000"),
+                                 label="Capital (quote currency)",
+                                 help_text=money.CAPITAL.describe().capitalize() + ".")
 
     def __init__(self, *args: Any, accounts=(), can_add_account: bool = False,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Paper accounts first, and only ever a paper one chosen for the user: a live account
+        # is used because someone picked it, never because its label sorts first.
+        accounts = sorted(accounts, key=lambda a: a.mode != TradingMode.PAPER)
         choices = [(str(a.pk), f"{a.label} · {a.get_mode_display()}") for a in accounts]
         if can_add_account:
             choices.append((NEW_PAPER_ACCOUNT, "New paper account"))
+        paper = [str(a.pk) for a in accounts if a.mode == TradingMode.PAPER]
+        if can_add_account:
+            paper.append(NEW_PAPER_ACCOUNT)
+        default = paper[0] if paper else ""
+        if choices and not default:  # only live accounts to offer: the user must pick one
+            choices.insert(0, ("", "Choose an account"))
         self.fields["account"].choices = choices
-        if choices:
-            self.fields["account"].initial = choices[0][0]
+        self.fields["account"].initial = default
 
 
 class BacktestForm(forms.Form):
@@ -87,8 +98,9 @@ class BacktestForm(forms.Form):
     preset = forms.ChoiceField(required=False, label="Risk preset",
                                choices=lambda: [("", "None (strategy alone)"),
                                                 *_preset_choices()])
-    cash = forms.DecimalField(min_value=Decimal("1"), max_digits=20, decimal_places=2,
-                              initial=Decimal("10000"), label="Starting cash")
+    cash = forms.DecimalField(**money.CAPITAL.field_kwargs(), initial=Decimal("10000"),
+                              label="Starting cash",
+                              help_text=money.CAPITAL.describe().capitalize() + ".")
 
     def config(self) -> dict[str, Any]:
         """The `config` the backtest service takes (JSON-safe numbers)."""
@@ -135,7 +147,7 @@ class PaperAccountForm(forms.Form):
     label = forms.CharField(max_length=80, initial="Paper")
     exchange_id = forms.ChoiceField(choices=[(e, e.capitalize()) for e in SUPPORTED_EXCHANGES],
                                     initial="binance", label="Exchange")
-    paper_starting_balance = forms.DecimalField(min_value=Decimal("1"), max_digits=20,
-                                                decimal_places=2, initial=Decimal("10000"),
-                                                label="Starting balance")
+    paper_starting_balance = forms.DecimalField(
+        **money.PAPER_BALANCE.field_kwargs(), initial=Decimal("10000"), label="Starting balance",
+        help_text=money.PAPER_BALANCE.describe().capitalize() + ".")
     quote_currency = forms.CharField(max_length=10, initial="USDT", label="Quote currency")

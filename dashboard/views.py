@@ -39,6 +39,7 @@ from tenants.web import member_actor, run_member_action
 from trading import selectors
 from trading.models import BacktestRun, Bot, TradingMode
 from trading.services import bots as bot_services
+from trading.services import protection
 from trading.services.accounts import exchange_account_create
 from trading.services.backtests import backtest_run_create
 from trading.services.credentials import exchange_credentials_remove, exchange_credentials_save
@@ -191,6 +192,7 @@ def bot_detail(request: HttpRequest, bot_id: int) -> HttpResponse:
                        for param in strategy.params],
         "risk": _risk_rows(bot),
         "position": selectors.position_for_bot(bot=bot),
+        "stop": protection.stop_protection_get(bot=bot),
         "equity": equity,
         "pnl": equity.equity - bot.capital if equity is not None else None,
         "can_control": member_actor(request).has_role(Role.TRADER),
@@ -246,9 +248,10 @@ def bot_resume(request: HttpRequest, bot_id: int) -> HttpResponse:
 @member_required
 @require_POST
 def bot_close_all(request: HttpRequest, bot_id: int) -> HttpResponse:
-    """Pause the bot and sell its position at the next price."""
+    """Pause the bot and queue the sale of its position (retried until it is sold)."""
     return _bot_control(request, bot_id, bot_services.bot_close_all,
-                        "{name} is paused and its position is being sold at the next price.")
+                        "{name} is paused. Selling its position is queued and retried until "
+                        "it is sold; the bot page shows it.")
 
 
 # --- Backtests ---------------------------------------------------------------------------------

@@ -252,7 +252,8 @@ def handle_callback(chat_id: int, user_id: int | None, data: str) -> Reply:
     except (ServiceError, ValueError) as exc:
         return Reply(getattr(exc, "message", "That button is no longer valid."))
     names = ", ".join(bot.name for bot in bots) or "no bots"
-    return Reply(f"Closing all for {names}: paused, orders cancelled, position being sold.")
+    return Reply(f"Closing all for {names}: paused; cancelling orders and selling the "
+                 f"position, retried until it is sold.")
 
 
 COMMANDS: dict[str, Callable[[Context, list[str]], Reply]] = {

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 
 from aitrader.errors import NotFound
 from notifications.models import (
@@ -21,6 +21,7 @@ from notifications.models import (
 from tenants.models import Membership, Tenant
 from tenants.selectors import membership_list
 from trading import selectors as trading_selectors
+from trading.fields import MoneySum
 from trading.models import Bot, Trade
 
 ZERO = Decimal("0")
@@ -148,7 +149,7 @@ def tenant_status(*, tenant: Tenant, now: datetime) -> TenantStatus:
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     realized = dict(trading_selectors.trade_list(tenant=tenant).filter(
         status=Trade.Status.CLOSED, exit_time__gte=day_start).order_by()
-        .values_list("bot_id").annotate(total=Sum("pnl")))
+        .values_list("bot_id").annotate(total=MoneySum("pnl")))
     lines = [_bot_line(bot, positions.get(bot.pk), realized.get(bot.pk) or ZERO)
              for bot in bots]
     return TenantStatus(tenant_name=tenant.name, bots=lines)

@@ -5,6 +5,15 @@ from dataclasses import asdict, dataclass, fields
 
 from aitrader.errors import ValidationFailed
 
+# The range every surface accepts for each threshold: a breaker set past its upper bound
+# (stale_checks=10**22, say) would be a breaker switched off.
+BOUNDS: dict[str, tuple[int, int]] = {
+    "stale_checks": (1, 100),
+    "stale_after_candles": (1, 100),
+    "disconnect_seconds": (1, 86_400),
+    "exchange_errors": (1, 100),
+}
+
 
 @dataclass(frozen=True)
 class BreakerSettings:
@@ -27,15 +36,23 @@ class BreakerSettings:
             if name not in known:
                 raise ValidationFailed(f"Unknown circuit-breaker setting '{name}'.",
                                        field=f"breakers.{name}")
-            try:
-                values[name] = int(raw)
-            except (TypeError, ValueError):
-                raise ValidationFailed(f"Circuit-breaker setting '{name}' must be a whole "
-                                       f"number.", field=f"breakers.{name}") from None
-            if values[name] < 1:
-                raise ValidationFailed(f"Circuit-breaker setting '{name}' must be at least 1.",
-                                       field=f"breakers.{name}")
+            values[name] = _bounded_whole_number(name, raw)
         return cls(**values)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _bounded_whole_number(name: str, raw) -> int:
+    """`raw` as a whole number within BOUNDS[name]; ValidationFailed saying the range."""
+    low, high = BOUNDS[name]
+    why = f"Circuit-breaker setting '{name}' must be a whole number from {low} to {high}."
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+        raise ValidationFailed(why, field=f"breakers.{name}")
+    try:
+        value = int(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationFailed(why, field=f"breakers.{name}") from None
+    if not low <= value <= high:
+        raise ValidationFailed(why, field=f"breakers.{name}")
+    return value

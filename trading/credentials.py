@@ -73,10 +73,16 @@ def live_exchange_for_account(account: ExchangeAccount) -> LiveExchange:
                                 **_connection(account.exchange_id))
 
 
-def _load_credentials(account: ExchangeAccount) -> tuple[str, str]:
-    if not account.credential_ref:
+def require_credentials(account: ExchangeAccount) -> None:
+    """ValidationFailed (field `credentials`) unless the account has API credentials saved:
+    a live bot cannot be created, or trade, without them."""
+    if not account.has_credentials:
         raise ValidationFailed("This live account has no API credentials; add them in "
                                "settings before running a live bot.", field="credentials")
+
+
+def _load_credentials(account: ExchangeAccount) -> tuple[str, str]:
+    require_credentials(account)
     try:
         return (load_secret(account.tenant_id, account.credential_ref, field=API_KEY_FIELD),
                 load_secret(account.tenant_id, account.credential_ref, field=SECRET_FIELD))

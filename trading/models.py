@@ -13,13 +13,20 @@ from django.db import models
 from django.utils import timezone
 
 from tenants.scoping import TenantScopedModel
+from trading.fields import MoneyField, MoneyLimitValidator
 
 
-def money(**kwargs) -> models.DecimalField:
-    """A Decimal column wide enough for prices, amounts and fees."""
+def money(limit: str | None = None, **kwargs) -> MoneyField:
+    """A Decimal column wide enough for prices, amounts and fees, exact on every backend.
+
+    `limit` names the `trading.money` limit a person's input must respect (the admin and any
+    model form enforce it; services check it too).
+    """
     kwargs.setdefault("max_digits", 28)
     kwargs.setdefault("decimal_places", 12)
-    return models.DecimalField(**kwargs)
+    if limit is not None:
+        kwargs["validators"] = [MoneyLimitValidator(limit), *kwargs.get("validators", [])]
+    return MoneyField(**kwargs)
 
 
 ZERO = Decimal("0")
@@ -53,10 +60,10 @@ class ExchangeAccount(TenantScopedModel):
     # Name of the vault entry holding the API key/secret; blank means no credentials.
     credential_ref = models.CharField(max_length=120, blank=True)
     quote_currency = models.CharField(max_length=10, default="USDT")
-    paper_starting_balance = money(default=Decimal("10000"))
-    maker_fee = money(default=Decimal("0.001"), max_digits=10, decimal_places=6)
-    taker_fee = money(default=Decimal("0.001"), max_digits=10, decimal_places=6)
-    slippage = money(default=Decimal("0.0005"), max_digits=10, decimal_places=6)
+    paper_starting_balance = money("paper_balance", default=Decimal("10000"))
+    maker_fee = money("fee_rate", default=Decimal("0.001"), max_digits=10, decimal_places=6)
+    taker_fee = money("fee_rate", default=Decimal("0.001"), max_digits=10, decimal_places=6)
+    slippage = money("slippage", default=Decimal("0.0005"), max_digits=10, decimal_places=6)
     created_at = models.DateTimeField(default=timezone.now)
     # The last reconciliation (trading.services.reconciliation): when, how, what it found.
     reconciled_at = models.DateTimeField(null=True, blank=True)
@@ -82,8 +89,8 @@ class PaperBalance(TenantScopedModel):
     account = models.ForeignKey(ExchangeAccount, on_delete=models.CASCADE,
                                 related_name="paper_balances")
     currency = models.CharField(max_length=16)
-    free = money(default=ZERO)
-    used = money(default=ZERO)
+    free = money("ledger", default=ZERO)
+    used = money("ledger", default=ZERO)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "currency"],
@@ -117,7 +124,7 @@ class Bot(TenantScopedModel):
                                 help_text="Circuit-breaker thresholds (defaults apply).")
     # Live-order guards: symbols this bot may trade, and the most one order may be worth.
     allowed_symbols = models.JSONField(default=list, blank=True)
-    max_order_value = money(null=True, blank=True)
+    max_order_value = money("order_value", null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING,
                               db_index=True)
     paused_reason = models.CharField(max_length=300, blank=True)
@@ -128,10 +135,20 @@ class Bot(TenantScopedModel):
     tick_lease_until = models.DateTimeField(null=True, blank=True)
     stale_checks = models.PositiveIntegerField(default=0)
     exchange_errors = models.PositiveIntegerField(default=0)
-    capital = money(default=Decimal("1000"), help_text="Quote currency allotted to the bot.")
+    capital = money("capital", default=Decimal("1000"),
+                    help_text="Quote currency allotted to the bot.")
     realized_pnl = money(default=ZERO)
     peak_equity = money(null=True, blank=True)
     cooldown_until_ts = models.BigIntegerField(null=True, blank=True)
+    # Set by a resume: the next tick acts on no candle that closed before it (they closed
+    # while the bot was paused); it records that candle as done and clears the marker.
+    resume_pending = models.BooleanField(default=False)
+    # Set by "close all", cleared once the position is sold or the close is given up: while
+    # it is set, the engine's ticks retry the close (trading.engine._close_step).
+    close_requested_at = models.DateTimeField(null=True, blank=True)
+    # Where a path-dependent strategy (DCA, grid) left its walk after the last tick, so the
+    # next tick continues it (Strategy.resume); empty for the others.
+    strategy_state = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -165,10 +182,18 @@ class Order(TenantScopedModel):
         CANCELED = "canceled", "Canceled"
         REJECTED = "rejected", "Rejected"
         EXPIRED = "expired", "Expired"
+        # Never sent: it broke the market's lot size, minimum amount or minimum value.
+        SKIPPED = "skipped", "Skipped (below the exchange's limits)"
 
     class Type(models.TextChoices):
         MARKET = "market", "Market"
         LIMIT = "limit", "Limit"
+        STOP_LIMIT = "stop_limit", "Stop-loss limit"
+
+    # Orders that rest at the exchange to protect a position (trading.services.protection):
+    # they may fill at any time, also while the platform is down, so they never count as a
+    # bot's working entry or exit, and every exit cancels them first.
+    PROTECTIVE_TYPES = (Type.STOP_LIMIT,)
 
     bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="orders")
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="+")
@@ -177,8 +202,14 @@ class Order(TenantScopedModel):
     symbol = models.CharField(max_length=30)
     side = models.CharField(max_length=4, choices=Side.choices)
     type = models.CharField(max_length=10, choices=Type.choices, default=Type.MARKET)
-    amount = money()
-    price = money(null=True, blank=True)
+    amount = money("amount")
+    price = money("price", null=True, blank=True)
+    # On a protective market exit (stop loss / take profit the platform watched) it holds the
+    # level that was touched: the paper exchange fills the exit there, as the backtester does.
+    stop_price = money("price", null=True, blank=True, help_text="The trigger of a stop order.")
+    # What a market order was expected to fill near (its decision candle's close): the
+    # pre-send checks value it at this (trading.exchanges.limits); it is never sent.
+    expected_price = money("price", null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.INTENT,
                               db_index=True)
     filled = money(default=ZERO)
@@ -190,6 +221,10 @@ class Order(TenantScopedModel):
     error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Paper: the newest closed candle when the paper exchange accepted the order. It fills
+    # only on later candles (a protective exit also on the candle it was checked against, if
+    # that is this one or later), never at a price from before it was sent.
+    sent_candle_ts = models.BigIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -202,6 +237,12 @@ class Order(TenantScopedModel):
     def is_pending(self) -> bool:
         return self.status in (self.Status.INTENT, self.Status.UNKNOWN, self.Status.OPEN)
 
+    @property
+    def is_protective(self) -> bool:
+        """A stop resting at the exchange for the bot's position, not an entry or exit the
+        bot is working (see `PROTECTIVE_TYPES`)."""
+        return self.type in self.PROTECTIVE_TYPES
+
 
 class Fill(TenantScopedModel):
     """An execution reported by the exchange; unique per (account, exchange trade id)."""
@@ -212,10 +253,13 @@ class Fill(TenantScopedModel):
     trade_id = models.CharField(max_length=64)
     symbol = models.CharField(max_length=30)
     side = models.CharField(max_length=4, choices=Side.choices)
-    amount = money()
-    price = money()
+    amount = money("amount")
+    price = money("price")
     fee = money(default=ZERO)
     fee_currency = models.CharField(max_length=16, blank=True)
+    fee_quote = money(null=True, blank=True, help_text=(
+        "The fee's value in the quote currency, as counted in P&L; empty when it was charged "
+        "in a third currency (e.g. BNB) with no price to the quote at hand."))
     timestamp_ms = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -267,7 +311,10 @@ class Trade(TenantScopedModel):
     entry_time = models.DateTimeField(db_index=True)
     exit_time = models.DateTimeField(null=True, blank=True)
     closed_amount = money(default=ZERO, help_text="How much of the amount has been sold.")
-    fees = money(default=ZERO)
+    fees = money(default=ZERO, help_text="Fees valued in the quote currency; in the P&L.")
+    unpriced_fees = models.JSONField(default=dict, blank=True, help_text=(
+        "Fees charged in a third currency with no price to the quote, {currency: amount}; "
+        "not in fees or P&L."))
     pnl = money(null=True, blank=True)
     pnl_pct = money(null=True, blank=True, max_digits=14, decimal_places=6)
     exit_reason = models.CharField(max_length=30, blank=True)

@@ -1,10 +1,15 @@
 """Reads of the trading app; every function takes the tenant and returns scoped querysets."""
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from decimal import Decimal
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from aitrader.errors import NotFound
-from tenants.models import Tenant
+from tenants.actors import Actor
+from tenants.models import Scope, Tenant
+from tenants.plans import plan_require_feature
+from trading import money
 from trading.models import (
     BacktestRun,
     Bot,
@@ -66,6 +71,49 @@ def order_pending_for_bot(*, bot: Bot) -> QuerySet[Order]:
         bot=bot, status__in=PENDING_ORDER_STATUSES).order_by("created_at", "id")
 
 
+def order_stops_for_bot(*, bot: Bot) -> QuerySet[Order]:
+    """The bot's protective stops (see `Order.PROTECTIVE_TYPES`), oldest first."""
+    return order_list(tenant=bot.tenant_id).filter(
+        bot=bot, type__in=Order.PROTECTIVE_TYPES).order_by("created_at", "id")
+
+
+def order_resting_stops_for_bot(*, bot: Bot) -> QuerySet[Order]:
+    """The bot's stops not yet final (resting at the exchange, or about to), oldest first."""
+    return order_stops_for_bot(bot=bot).filter(status__in=PENDING_ORDER_STATUSES)
+
+
+def order_last_stop_for_bot(*, bot: Bot) -> Order | None:
+    """The bot's newest protective stop, whatever became of it."""
+    return order_stops_for_bot(bot=bot).last()
+
+
+def order_stops_in_series(*, bot: Bot, series: str) -> list[Order]:
+    """The bot's stops whose client ids start with `series` (those placed for one entry,
+    see `trading.services.orders.stop_series`), in the order placed."""
+    return list(order_stops_for_bot(bot=bot).filter(client_order_id__startswith=series))
+
+
+def order_last_entry_candle(*, bot: Bot) -> int | None:
+    """The decision candle of the bot's newest buy that filled (the entry its stop protects)."""
+    return order_list(tenant=bot.tenant_id).filter(
+        bot=bot, side="buy", filled__gt=0).order_by("-candle_ts").values_list(
+        "candle_ts", flat=True).first()
+
+
+def order_unanswered_for_bot(*, bot: Bot) -> QuerySet[Order]:
+    """Orders of `bot` the exchange has not answered for: intents and lost answers."""
+    return order_list(tenant=bot.tenant_id).filter(
+        bot=bot, status__in=(Order.Status.INTENT, Order.Status.UNKNOWN)).order_by("created_at",
+                                                                                   "id")
+
+
+def fill_last_of_stops_ms(*, bot: Bot) -> int | None:
+    """When the bot's newest fill of a protective stop happened (epoch ms), if any."""
+    return Fill.objects.for_tenant(bot.tenant_id).filter(
+        bot=bot, order__type__in=Order.PROTECTIVE_TYPES).order_by("-timestamp_ms").values_list(
+        "timestamp_ms", flat=True).first()
+
+
 def order_get_by_client_id(*, tenant: Tenant | int, client_order_id: str) -> Order | None:
     """The order with this client order id in the tenant, if any."""
     return Order.objects.for_tenant(tenant).filter(client_order_id=client_order_id).first()
@@ -87,6 +135,17 @@ def trade_list(*, tenant: Tenant | int) -> QuerySet[Trade]:
     return Trade.objects.for_tenant(tenant).select_related("bot").order_by("-entry_time", "-id")
 
 
+def trade_list_for_export(*, actor: Actor) -> QuerySet[Trade]:
+    """The trades `actor` may download as CSV, oldest first.
+
+    Exporting needs the `export` or the `read` scope (a member: any role) and a plan with
+    exports, whoever asks: a key's scopes never lift the plan's limits."""
+    if not (actor.can(Scope.EXPORT) or actor.can(Scope.READ)):
+        actor.require(Scope.EXPORT)
+    plan_require_feature(actor.tenant.plan, "exports")
+    return trade_list(tenant=actor.tenant).order_by("id")
+
+
 def trade_open_for_bot(*, bot: Bot) -> Trade | None:
     """The bot's open round trip, if any."""
     return Trade.objects.for_tenant(bot.tenant_id).filter(
@@ -101,6 +160,12 @@ def position_list(*, tenant: Tenant | int) -> QuerySet[Position]:
 def position_for_bot(*, bot: Bot) -> Position | None:
     """The bot's position in its symbol (None before its first fill)."""
     return Position.objects.for_tenant(bot.tenant_id).filter(bot=bot, symbol=bot.symbol).first()
+
+
+def bot_realized_pnl(*, bot: Bot) -> Decimal:
+    """The bot's realized P&L as stored now (fills recorded during a tick change it)."""
+    return Bot.objects.for_tenant(bot.tenant_id).values_list("realized_pnl", flat=True).get(
+        pk=bot.pk)
 
 
 def thought_list(*, tenant: Tenant | int) -> QuerySet[Thought]:
@@ -161,19 +226,22 @@ def market_feed_last_success(*, exchange_id: str, symbol: str, timeframe: str):
         "last_fetch_at", flat=True).first()
 
 
-def equity_at_day_start(*, bot: Bot, candle_ts: int) -> float | None:
-    """The bot's equity at the last candle before the UTC day of `candle_ts` began."""
+def equity_at_day_start(*, bot: Bot, candle_ts: int) -> float:
+    """The bot's equity at the last candle before the UTC day of `candle_ts` began; on the
+    bot's first day (nothing recorded before it) its capital, the equity it started with, as
+    the backtester opens its first day at the starting cash."""
     day_start = candle_ts - candle_ts % 86_400_000
     value = equity_list(tenant=bot.tenant_id).filter(
         bot=bot, candle_ts__lt=day_start).order_by("-candle_ts").values_list(
         "equity", flat=True).first()
-    return float(value) if value is not None else None
+    return float(value if value is not None else bot.capital)
 
 
 def open_position_count_on_account(*, bot: Bot) -> int:
-    """How many other bots on the same account hold a position now."""
+    """How many other bots on the same account hold a position now (dust an exit left
+    below the lot size, with no round trip open, is not one)."""
     return Position.objects.for_tenant(bot.tenant_id).filter(
-        bot__account_id=bot.account_id, amount__gt=0).exclude(bot=bot).count()
+        bot__account_id=bot.account_id, amount__gt=0, entries__gt=0).exclude(bot=bot).count()
 
 
 def equity_portfolio(*, tenant: Tenant | int, since_ts: int | None = None,
@@ -220,9 +288,21 @@ PENDING_ORDER_STATUSES = (Order.Status.INTENT, Order.Status.UNKNOWN, Order.Statu
 
 def bots_claimed(*, tenant: Tenant | int, lease, bot_ids: list[int]) -> list[Bot]:
     """The bots among `bot_ids` that hold exactly `lease` (what one tick claim took), with
-    their accounts, in id order."""
+    their accounts, in id order. Each carries `paper_currency_out_of_range`: a currency of
+    its paper account whose balance is beyond the ledger's limit, else None (the engine
+    pauses such a bot; asked in the same query, so a tick batch pays nothing for it)."""
     return list(bot_list(tenant=tenant).filter(tick_lease_until=lease, pk__in=bot_ids)
+                .annotate(paper_currency_out_of_range=Subquery(
+                    _paper_balances_out_of_range(tenant, OuterRef("account_id"))
+                    .values("currency")[:1]))
                 .order_by("pk"))
+
+
+def _paper_balances_out_of_range(tenant: Tenant | int, account) -> QuerySet[PaperBalance]:
+    ceiling = money.LEDGER.maximum
+    return PaperBalance.objects.for_tenant(tenant).filter(account=account).filter(
+        Q(free__gt=ceiling) | Q(free__lt=-ceiling) | Q(used__gt=ceiling) | Q(used__lt=-ceiling)
+    ).order_by("currency")
 
 
 def positions_for_bots(*, tenant: Tenant | int, bot_ids: list[int]
@@ -232,11 +312,16 @@ def positions_for_bots(*, tenant: Tenant | int, bot_ids: list[int]
     return {(row.bot_id, row.symbol): row for row in rows}
 
 
-def bots_with_pending_orders(*, tenant: Tenant | int, bot_ids: list[int]) -> set[int]:
-    """Which of `bot_ids` have orders not yet final (see `order_pending_for_bot`)."""
-    return set(Order.objects.for_tenant(tenant).filter(
+def bots_with_pending_orders(*, tenant: Tenant | int, bot_ids: list[int]
+                             ) -> tuple[set[int], set[int]]:
+    """Which of `bot_ids` have orders not yet final (see `order_pending_for_bot`), and which
+    of those have an entry or exit in flight (a pending order other than a resting stop),
+    in one query."""
+    rows = list(Order.objects.for_tenant(tenant).filter(
         bot_id__in=bot_ids, status__in=PENDING_ORDER_STATUSES)
-        .order_by().values_list("bot_id", flat=True).distinct())
+        .order_by().values_list("bot_id", "type").distinct())
+    return ({bot_id for bot_id, _type in rows},
+            {bot_id for bot_id, order_type in rows if order_type not in Order.PROTECTIVE_TYPES})
 
 
 def bot_is_running(*, bot: Bot) -> bool:

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from trading import engine, selectors
-from trading.services.bots import TICK_LEASE_SECONDS, bot_defer_ticks
+from trading.services.bots import bot_defer_ticks, tick_lease_seconds
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -30,11 +30,14 @@ def schedule_due_bots(limit: int = 5000) -> int:
     """Beat task: queue the due bots as per-tenant batches; returns how many bots were queued.
 
     One task per batch, not per bot: a batch writes its ticks with a few bulk queries.
+    A queued bot is not queued again for one lease length (a tick interval): long enough
+    not to queue it twice in the normal case, short enough that a task lost with its worker
+    before it claimed the bot costs at most one interval.
     """
     now = timezone.now()
     due = selectors.bots_due(now=now, limit=limit)
     bot_defer_ticks(bot_ids=[bot_id for _, bot_id in due],
-                    until=now + timedelta(seconds=TICK_LEASE_SECONDS))
+                    until=now + timedelta(seconds=tick_lease_seconds()))
     for tenant_id, bot_ids in engine.tick_batches(due):
         tick_bots.delay(tenant_id, bot_ids)
     return len(due)
@@ -42,7 +45,8 @@ def schedule_due_bots(limit: int = 5000) -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def close_all_task(tenant_id: int, bot_id: int) -> None:
-    """Carry out a close-all request (cancel orders, sell the position)."""
+    """A first attempt at a close-all request (cancel orders, sell the position) right away;
+    it never raises: what fails is retried by the bot's next ticks (see engine._close_step)."""
     engine.close_all(tenant_id=tenant_id, bot_id=bot_id)
 
 

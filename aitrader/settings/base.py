@@ -6,11 +6,14 @@ channel layer and tasks executed in-process. DATABASE_URL and REDIS_URL switch t
 """
 from __future__ import annotations
 
+import ipaddress
+import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONCE
+from django.core.exceptions import ImproperlyConfigured
 
 from aitrader.settings.env import env_bool, env_choice, env_int, env_list, env_str
 from tenants.vault_keys import parse_master_keys as _parse_vault_keys
@@ -20,12 +23,19 @@ VAR_DIR = Path(env_str("AITRADER_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
+def _private_file(path: Path) -> Path:
+    """`path`, created (if missing) and kept readable and writable by its owner only."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never world-readable, even briefly
+    path.chmod(0o600)
+    return path
+
+
 def _local_secret(filename: str, nbytes: int = 48) -> str:
     """A random secret kept under var/ so the embedded default survives restarts."""
     path = VAR_DIR / filename
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(nbytes))
-        path.chmod(0o600)
+    if not path.exists() or not path.read_text().strip():
+        _private_file(path).write_text(secrets.token_urlsafe(nbytes))
+    _private_file(path)
     return path.read_text().strip()
 
 
@@ -46,7 +56,8 @@ USE_TZ = True
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin behind the two-step sign-in, 2FA required of staff.
+    "tenants.admin_site.TenantsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -68,6 +79,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost, so even static files and early refusals carry the baseline headers.
     "dashboard.security.SecurityHeadersMiddleware",
+    # Before the HTTPS redirect: X-Forwarded-* count only from AITRADER_TRUSTED_PROXIES.
+    "dashboard.security.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -80,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "dashboard.security.AdminScriptPolicyMiddleware",  # inside CSP: it marks admin responses
 ]
 
 TEMPLATES = [
@@ -112,7 +126,9 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
+            # 0600 like the secret files: it holds sessions, sealed secrets and the ledger
+            # (SQLite gives its -wal and -shm files the same permissions).
+            "NAME": _private_file(VAR_DIR / "db.sqlite3"),
             # WAL lets the in-process scheduler write while pages read. IMMEDIATE takes the write
             # lock when a transaction begins, so a request waits (timeout) for a tick's commit
             # instead of failing with "database is locked" when its read turns into a write.
@@ -172,8 +188,27 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Mail: sign-up links, password resets, invitations -------------------------------------
+# The embedded default prints mail to the console; production defaults to SMTP, and a system
+# check (tenants.E001/E002) stops it when mail would stay local or cross the network in clear.
+AITRADER_PRODUCTION = False
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+# STARTTLS on the submission port by default; EMAIL_USE_SSL for implicit TLS (port 465).
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Environment variables EMAIL_USE_TLS and EMAIL_USE_SSL are both "
+                               "on; choose one (EMAIL_USE_TLS=false with EMAIL_USE_SSL=true "
+                               "for port 465).")
+# Seconds to wait for the mail server: a dead one must not hold a request for long.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=120)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "aitrader <no-reply@localhost>")
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # --- Sessions and cookies ------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -194,7 +229,9 @@ X_FRAME_OPTIONS = "DENY"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'", NONCE],
+        # Only scripts carrying this response's nonce run: a file injected into static/ or
+        # an uploaded one served from our origin still does not.
+        "script-src": [NONCE],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
@@ -220,11 +257,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.DenyAll"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["dashboard.apis.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [
         "dashboard.apis.filters.ListFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "dashboard.apis.filters.StrictOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "dashboard.pagination.TenantPagination",
     "PAGE_SIZE": 50,
@@ -241,11 +278,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "dashboard.openapi.add_error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "BotStatusEnum": "trading.models.Bot.Status",
         "OrderStatusEnum": "trading.models.Order.Status",
         "TradeStatusEnum": "trading.models.Trade.Status",
         "BacktestStatusEnum": "trading.models.BacktestRun.Status",
+        "ReconcileStatusEnum": "trading.models.ReconcileStatus",
     },
 }
 
@@ -275,6 +315,16 @@ _parse_vault_keys(AITRADER_VAULT_KEYS)
 
 # How many reverse proxies in front of us append to X-Forwarded-For (0: trust none).
 AITRADER_TRUSTED_PROXY_COUNT = env_int("AITRADER_TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+# Peers whose X-Forwarded-Proto/-For/-Host are believed (addresses or networks): by default
+# loopback and the private ranges a reverse proxy sits on; from anyone else they are dropped.
+AITRADER_TRUSTED_PROXIES = env_list("AITRADER_TRUSTED_PROXIES", [
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"])
+for _proxy in AITRADER_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"AITRADER_TRUSTED_PROXIES: {_proxy!r} is not an IP address "
+                                   f"or network.") from None
 
 # The demo login's password (make run prints it); generated under var/ when unset.
 AITRADER_DEMO_PASSWORD = env_str("AITRADER_DEMO_PASSWORD", "")
@@ -299,6 +349,10 @@ AITRADER_RATE_LIMIT_LOGIN_WINDOW_MINUTES = env_int("AITRADER_RATE_LIMIT_LOGIN_WI
 # 401 answers per IP and minute before the IP is refused outright.
 AITRADER_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE = env_int(
     "AITRADER_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", 60, minimum=1)
+# E-mails that account pages send (password resets, sign-up links) per address and hour; an
+# IP gets 4x, so nobody can flood a mailbox or use the pages to send mail in bulk.
+AITRADER_RATE_LIMIT_ACCOUNT_EMAILS_PER_HOUR = env_int(
+    "AITRADER_RATE_LIMIT_ACCOUNT_EMAILS_PER_HOUR", 5, minimum=1)
 RATELIMIT_USE_CACHE = "default"
 
 # --- Trading engine ----------------------------------------------------------------------------
@@ -310,6 +364,14 @@ AITRADER_REPLAY_DIR = env_str("AITRADER_REPLAY_DIR", str(VAR_DIR / "marketdata")
 AITRADER_REPLAY_SPEED = env_int("AITRADER_REPLAY_SPEED", 30, minimum=1)
 # How often a running bot is looked at (seconds); a tick without a new candle is cheap.
 AITRADER_ENGINE_TICK_SECONDS = env_int("AITRADER_ENGINE_TICK_SECONDS", 2, minimum=1)
+# A tick that comes late (workers down, a deploy) looks back over at most this many of the
+# candles that closed since the bot's last tick for a stop, target or exit signal it missed.
+AITRADER_ENGINE_CATCH_UP_CANDLES = env_int("AITRADER_ENGINE_CATCH_UP_CANDLES", 60, minimum=1,
+                                           maximum=1000)
+# An order intent not sent within this many candles after its decision candle closed is
+# canceled (a Thought says so), never sent late (trading.services.orders).
+AITRADER_ORDER_INTENT_TTL_CANDLES = env_int("AITRADER_ORDER_INTENT_TTL_CANDLES", 1, minimum=1,
+                                            maximum=1000)
 # Run the scheduler inside the server process (embedded default) instead of Celery beat.
 AITRADER_EMBEDDED_SCHEDULER = env_bool("AITRADER_EMBEDDED_SCHEDULER", not REDIS_URL)
 
@@ -317,6 +379,10 @@ AITRADER_EMBEDDED_SCHEDULER = env_bool("AITRADER_EMBEDDED_SCHEDULER", not REDIS_
 AITRADER_WS_HEARTBEAT_SECONDS = env_int("AITRADER_WS_HEARTBEAT_SECONDS", 25, minimum=1)
 AITRADER_WS_MAX_PER_USER = env_int("AITRADER_WS_MAX_PER_USER", 20, minimum=1)
 AITRADER_WS_MAX_PER_TENANT = env_int("AITRADER_WS_MAX_PER_TENANT", 500, minimum=1)
+# Each open socket re-reads its credential this often (a lost revocation, an expired key or
+# session); revocations, removals and sign-outs are announced and close sockets at once.
+AITRADER_WS_RECHECK_SECONDS = env_int("AITRADER_WS_RECHECK_SECONDS", 30, minimum=1,
+                                      maximum=3600)
 
 # --- ML models: training subprocess limits, inference threads ---------------------------------
 # Wall-clock limit of one training run (the subprocess is killed past it); a walk-forward fold

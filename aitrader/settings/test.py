@@ -18,6 +18,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # Budgets far above what any test spends, so only tests that mean to hit a limit do; those
 # lower them through the `settings` fixture, or the environment for server subprocesses.
 for _knob in ("REQUESTS_PER_MINUTE", "BURST", "CONTROL_PER_MINUTE", "EXPORTS_PER_HOUR",
-              "KEY_CREATIONS_PER_HOUR", "LOGIN_FAILURES", "UNAUTHENTICATED_PER_MINUTE"):
+              "KEY_CREATIONS_PER_HOUR", "LOGIN_FAILURES", "UNAUTHENTICATED_PER_MINUTE",
+              "ACCOUNT_EMAILS_PER_HOUR"):
     globals()[f"AITRADER_RATE_LIMIT_{_knob}"] = env_int(f"AITRADER_RATE_LIMIT_{_knob}", 100_000,
                                                         minimum=1)

@@ -9,11 +9,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dashboard.apis.base import TenantViewSet
+from dashboard.apis.fields import MoneyModelSerializer
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
 from tenants.models import ApiKey, Role, Scope
-from trading import selectors
-from trading.models import ExchangeAccount
+from trading import money, selectors
+from trading.models import ExchangeAccount, ReconcileStatus
 from trading.services.accounts import exchange_account_create
 from trading.services.credentials import (
     exchange_credentials_remove,
@@ -21,8 +22,12 @@ from trading.services.credentials import (
 )
 
 
-class ExchangeAccountSerializer(serializers.ModelSerializer):
+class ExchangeAccountSerializer(MoneyModelSerializer):
     has_credentials = serializers.BooleanField(read_only=True)
+    # Blank until the account's first reconciliation: the schema lists "" with the outcomes.
+    reconcile_status = serializers.ChoiceField(
+        choices=ReconcileStatus.choices, allow_blank=True, read_only=True,
+        help_text="How the last reconciliation ended; \"\" before the first one.")
 
     class Meta:
         model = ExchangeAccount
@@ -36,7 +41,7 @@ class ExchangeAccountCreateSerializer(serializers.Serializer):
     label = serializers.CharField(max_length=80)
     exchange_id = serializers.CharField(max_length=40, default="binance")
     mode = serializers.ChoiceField(choices=["paper", "live"], default="paper")
-    paper_starting_balance = serializers.DecimalField(max_digits=20, decimal_places=8,
+    paper_starting_balance = serializers.DecimalField(**money.PAPER_BALANCE.field_kwargs(),
                                                       default=Decimal("10000"))
     quote_currency = serializers.CharField(max_length=10, default="USDT")
 

@@ -11,26 +11,37 @@ from rest_framework.response import Response
 
 from aitrader.errors import ValidationFailed
 from dashboard.apis.base import TenantViewSet
+from dashboard.apis.fields import MoneyModelSerializer
 from dashboard.apis.filters import BotFilter
 from tenants.models import Scope
-from trading import selectors
+from trading import money, selectors
 from trading.engine import bot_market_snapshot
 from trading.marketdata import MarketDataUnavailable
 from trading.models import Bot
 from trading.services import bots as bot_services
+from trading.services import protection
 
 
-class BotSerializer(serializers.ModelSerializer):
+class BotSerializer(MoneyModelSerializer):
     account = serializers.IntegerField(source="account_id", read_only=True)
     mode = serializers.CharField(source="account.mode", read_only=True)
+    stop_loss_rests_at = serializers.SerializerMethodField(
+        help_text="Where the bot's stop loss is watched: \"exchange\" (a stop order rests "
+                  "there after each entry, also while the platform is down) or \"platform\" "
+                  "(checked on every closed candle).")
 
     class Meta:
         model = Bot
         fields = ["id", "name", "account", "mode", "symbol", "timeframe", "strategy",
                   "parameters", "preset", "risk", "breakers", "allowed_symbols",
                   "max_order_value", "capital", "realized_pnl", "status", "paused_reason",
-                  "paused_at", "last_candle_ts", "created_at", "updated_at"]
+                  "paused_at", "close_requested_at", "last_candle_ts", "stop_loss_rests_at",
+                  "created_at", "updated_at"]
         read_only_fields = fields
+
+    def get_stop_loss_rests_at(self, bot: Bot) -> str:
+        return "exchange" if protection.stops_rest_at_exchange(account=bot.account) \
+            else "platform"
 
 
 class BotCreateSerializer(serializers.Serializer):
@@ -43,8 +54,7 @@ class BotCreateSerializer(serializers.Serializer):
     preset = serializers.CharField(max_length=20, default="balanced")
     risk = serializers.DictField(required=False, default=dict)
     breakers = serializers.DictField(required=False, default=dict)
-    capital = serializers.DecimalField(max_digits=20, decimal_places=8, default=Decimal("1000"),
-                                       min_value=Decimal("0.00000001"))
+    capital = serializers.DecimalField(**money.CAPITAL.field_kwargs(), default=Decimal("1000"))
 
 
 class BotUpdateSerializer(serializers.Serializer):
@@ -55,10 +65,9 @@ class BotUpdateSerializer(serializers.Serializer):
     breakers = serializers.DictField(required=False)
     allowed_symbols = serializers.ListField(child=serializers.CharField(max_length=30),
                                             required=False)
-    max_order_value = serializers.DecimalField(max_digits=20, decimal_places=8, required=False,
-                                               allow_null=True, min_value=Decimal("0"))
-    capital = serializers.DecimalField(max_digits=20, decimal_places=8, required=False,
-                                       min_value=Decimal("0.00000001"))
+    max_order_value = serializers.DecimalField(**money.ORDER_VALUE.field_kwargs(),
+                                               required=False, allow_null=True)
+    capital = serializers.DecimalField(**money.CAPITAL.field_kwargs(), required=False)
 
 
 class BotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
@@ -97,10 +106,12 @@ class BotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
     def resume(self, request, pk=None):
         return self._control(bot_services.bot_resume)
 
-    @extend_schema(request=None, responses=BotSerializer)
+    @extend_schema(request=None, responses={202: BotSerializer})
     @action(detail=True, methods=["post"])
     def close_all(self, request, pk=None):
-        return self._control(bot_services.bot_close_all)
+        """Pause the bot and queue the sale of its position: 202, with `close_requested_at`
+        set until the position is sold (retried while the exchange is unreachable)."""
+        return self._control(bot_services.bot_close_all, status_code=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True)
@@ -115,10 +126,10 @@ class BotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
         return Response({"candles": snapshot.closed().to_rows(),
                          "marks": [_mark(trade) for trade in trades]})
 
-    def _control(self, service) -> Response:
+    def _control(self, service, status_code: int = status.HTTP_200_OK) -> Response:
         bot = self.get_object()
         bot = service(tenant=self.tenant, actor=self.actor, bot_id=bot.pk)
-        return Response(BotSerializer(bot).data)
+        return Response(BotSerializer(bot).data, status=status_code)
 
 
 def _mark(trade) -> dict:

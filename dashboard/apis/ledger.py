@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dashboard.apis.base import TenantViewSet
+from dashboard.apis.fields import MoneyModelSerializer
 from dashboard.apis.filters import (
     EquityFilter,
     FillFilter,
@@ -60,7 +61,7 @@ def _money_as_strings(rows: list[dict], names: list[str]) -> list[dict]:
 def _serializer(model, field_names: list[str]) -> type[serializers.ModelSerializer]:
     meta = type("Meta", (), {"model": model, "fields": field_names,
                              "read_only_fields": field_names})
-    return type(f"{model.__name__}Serializer", (serializers.ModelSerializer,), {"Meta": meta})
+    return type(f"{model.__name__}Serializer", (MoneyModelSerializer,), {"Meta": meta})
 
 
 OrderSerializer = _serializer(Order, [
@@ -69,10 +70,10 @@ OrderSerializer = _serializer(Order, [
     "error", "created_at", "updated_at"])
 FillSerializer = _serializer(Fill, [
     "id", "bot", "order", "trade_id", "symbol", "side", "amount", "price", "fee",
-    "fee_currency", "timestamp_ms", "created_at"])
+    "fee_currency", "fee_quote", "timestamp_ms", "created_at"])
 TradeSerializer = _serializer(Trade, [
     "id", "bot", "symbol", "status", "amount", "entry_price", "exit_price", "entry_time",
-    "exit_time", "fees", "pnl", "pnl_pct", "exit_reason"])
+    "exit_time", "fees", "unpriced_fees", "pnl", "pnl_pct", "exit_reason"])
 PositionSerializer = _serializer(Position, [
     "id", "bot", "symbol", "amount", "average_price", "entries", "opened_at", "updated_at"])
 ThoughtSerializer = _serializer(Thought, [

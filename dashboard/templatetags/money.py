@@ -5,12 +5,15 @@ The same rules live in static/js/format.js for numbers the live feed updates.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 from django import template
 
 register = template.Library()
 DASH = "—"
+# Rounds any stored number to its places without raising (the default 28 digits would fail on
+# a value stored beyond the columns' range, and take the page down with it).
+_WIDE = Context(prec=200)
 MINUS = "\u2212"  # a real minus sign lines up with the digits in tabular figures
 
 
@@ -26,7 +29,7 @@ def _decimal(value) -> Decimal | None:
 
 def _grouped(number: Decimal, places: int) -> str:
     quantum = Decimal(1).scaleb(-places)
-    text = f"{abs(number.quantize(quantum, rounding=ROUND_HALF_UP)):,.{places}f}"
+    text = f"{abs(number.quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE)):,.{places}f}"
     return (MINUS + text) if number < 0 and text.strip("0.,") else text
 
 

@@ -97,7 +97,7 @@ def test_a_trader_session_pauses_and_resumes_and_is_audited_by_name(world, bot):
 def test_an_owner_session_may_close_all(world, bot, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = world.client_for(world.alice).post(_url(bot, "close_all"))
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert _status(bot) == Bot.Status.PAUSED
 
 
@@ -173,7 +173,7 @@ def test_close_all_sells_the_open_position(world, bot, market,
 
     with django_capture_on_commit_callbacks(execute=True):
         response = world.client_with_key(world.control_key_a).post(_url(bot, "close_all"))
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert response.json()["status"] == "paused"
     sell = Order.objects.get(bot=bot, reason="close_all")
     assert (sell.side, sell.amount) == ("sell", held)
@@ -192,6 +192,6 @@ def test_close_all_without_a_position_places_nothing(world, bot,
                                                      django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = world.client_with_key(world.control_key_a).post(_url(bot, "close_all"))
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert not Order.objects.filter(bot=bot).exists()
     assert _status(bot) == Bot.Status.PAUSED

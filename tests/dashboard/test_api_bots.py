@@ -93,7 +93,7 @@ def test_it_refuses_creation_without_control(world, account_a, who):
     ({"preset": "yolo"}, "preset", "yolo"),
     ({"capital": "-5"}, "capital", ""),
     ({"name": ""}, "name", ""),
-    ({"breakers": {"stale_checks": 0}}, "breakers.stale_checks", "at least 1"),
+    ({"breakers": {"stale_checks": 0}}, "breakers.stale_checks", "from 1 to 100"),
 ])
 def test_it_rejects_a_bad_configuration_naming_the_field(control, account_a, overrides, field,
                                                          words):
@@ -162,7 +162,7 @@ def test_the_free_plan_refuses_a_bot_on_a_live_account_naming_the_pro_plan(world
 
 def test_the_pro_plan_allows_a_bot_on_a_live_account(world, control):
     live = ExchangeAccount.objects.create(tenant=world.tenant_a, label="live",
-                                          mode=TradingMode.LIVE)
+                                          mode=TradingMode.LIVE, credential_ref="saved-keys")
     response = control.post(BOTS, _body(live), format="json")
     assert response.status_code == 201
     assert response.json()["mode"] == "live"

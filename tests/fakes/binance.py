@@ -6,6 +6,9 @@ myTrades and sapi account/apiRestrictions. Signed requests are checked like Bina
 (X-MBX-APIKEY, HMAC-SHA256 over the parameters, timestamp within recvWindow). Orders live in
 memory: market orders fill at the configured price, limit orders fill when marketable or
 when `set_price` crosses them; balances are reserved and settled; Binance's filters apply.
+Commissions are taken as Binance takes them from an account without BNB: a buy's from the
+coin bought, a sell's from the quote received; `pay_fees_with("BNB", price)` charges them
+in BNB instead.
 
 Tests drive faults per path: `timeout_next`, `rate_limit_next`, `server_error_next`,
 `lose_response_next` (the order is accepted, the answer never arrives) and
@@ -43,6 +46,7 @@ FEE_RATE = Decimal("0.001")
 HANG_SECONDS = 5.0  # how long a "timeout" fault holds a request open (released on reset)
 RECV_WINDOW_MS = 5000
 CLIENT_ID_FORMAT = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+STOP_TYPES = ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
 
 # symbol id -> (base, quote, tick size, step size, min notional)
 MARKETS = {
@@ -199,14 +203,19 @@ class FakeBinance:
             self.requests: list[tuple[str, str]] = []
             self._order_ids = itertools.count(1001)
             self._trade_ids = itertools.count(5001)
+            # Commissions: None is Binance's default (a buy pays in the coin bought, a sell
+            # in the quote); an asset (BNB) with its quote price pays every fee in it.
+            self.fee_asset: tuple[str, Decimal] | None = None
 
     # -- configuration --
 
     def set_price(self, symbol: str, price: Decimal | str) -> None:
-        """Move the market; resting limit orders it crosses fill at their limit (maker)."""
+        """Move the market; resting limit orders it crosses fill at their limit (maker); stop
+        orders it trades through trigger (see `_trigger_stops`)."""
         with self._lock:
             symbol_id = market_id(symbol)
             self.prices[symbol_id] = Decimal(str(price))
+            self._trigger_stops(symbol_id)
             for order in list(self.orders.values()):
                 if order["symbol"] == symbol_id and _is_open(order) and self._crosses(order):
                     self._execute(order, _remaining(order), Decimal(order["price"]), maker=True)
@@ -220,6 +229,12 @@ class FakeBinance:
         """Candles served by /api/v3/klines: ccxt-style rows [ts, o, h, l, c, v], ascending."""
         with self._lock:
             self.klines[(market_id(symbol), interval)] = [list(row) for row in rows]
+
+    def pay_fees_with(self, asset: str | None, price: Decimal | str = "0") -> None:
+        """Charge every commission in `asset` worth `price` quote a unit, as Binance's "pay
+        fees with BNB" does; None restores the default (a buy's fee in the coin bought)."""
+        with self._lock:
+            self.fee_asset = (asset, Decimal(str(price))) if asset else None
 
     def set_permissions(self, **flags: bool) -> None:
         """Override apiRestrictions flags, e.g. enableWithdrawals=True, ipRestrict=True."""
@@ -469,14 +484,15 @@ class FakeBinance:
     def _validated_order(self, symbol_id: str, params: dict) -> dict:
         _, _, tick, step, min_notional = MARKETS[symbol_id]
         kind, side = params.get("type"), params.get("side")
-        if kind not in ("MARKET", "LIMIT") or side not in ("BUY", "SELL"):
+        if kind not in ("MARKET", "LIMIT", *STOP_TYPES) or side not in ("BUY", "SELL"):
             raise BinanceError(400, -1116, "Invalid orderType.")
         qty = Decimal(params.get("quantity", "0"))
         if qty < step or qty % step:
             raise BinanceError(400, -1013, "Filter failure: LOT_SIZE")
-        price = Decimal(params["price"]) if kind == "LIMIT" else None
+        price = Decimal(params["price"]) if kind != "MARKET" else None
         if price is not None and (price < tick or price % tick):
             raise BinanceError(400, -1013, "Filter failure: PRICE_FILTER")
+        stop_price = self._validated_stop_price(symbol_id, kind, side, params)
         if qty * (price or self.prices[symbol_id]) < min_notional:
             raise BinanceError(400, -1013, "Filter failure: NOTIONAL")
         client_id = params.get("newClientOrderId") or secrets.token_hex(11)
@@ -493,8 +509,9 @@ class FakeBinance:
                 "origQty": _fmt(qty), "executedQty": _fmt(Decimal(0)),
                 "cummulativeQuoteQty": _fmt(Decimal(0)), "status": "NEW",
                 "timeInForce": "GTC", "type": kind,
-                "side": side, "stopPrice": "0.00000000", "icebergQty": "0.00000000",
-                "time": now, "updateTime": now, "isWorking": True, "workingTime": now,
+                "side": side, "stopPrice": _fmt(stop_price or Decimal(0)),
+                "icebergQty": "0.00000000", "time": now, "updateTime": now,
+                "isWorking": stop_price is None, "workingTime": now if stop_price is None else -1,
                 "origQuoteOrderQty": "0.00000000", "selfTradePreventionMode": "EXPIRE_MAKER",
                 "_reserve_price": price or self.prices[symbol_id], "_fills": []}
 
@@ -518,7 +535,38 @@ class FakeBinance:
         free, locked = self.balances[asset]
         self.balances[asset] = [free + amount, locked - amount]
 
+    # -- stop orders (STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT): rest untriggered, lock their coins --
+
+    def _validated_stop_price(self, symbol_id: str, kind: str, side: str,
+                              params: dict) -> Decimal | None:
+        """The trigger of a stop order (None for other orders), refused like Binance when it
+        breaks the tick size or would trigger at once."""
+        if kind not in STOP_TYPES:
+            return None
+        tick = MARKETS[symbol_id][2]
+        stop_price = Decimal(params.get("stopPrice") or "0")
+        if stop_price < tick or stop_price % tick:
+            raise BinanceError(400, -1013, "Filter failure: PRICE_FILTER")
+        if _stop_reached(kind, side, stop_price, self.prices[symbol_id]):
+            raise BinanceError(400, -2010, "Stop price would trigger immediately.")
+        return stop_price
+
+    def _trigger_stops(self, symbol_id: str) -> None:
+        """Stops the price has traded through become limit orders: marketable ones fill at
+        the market price (taker), the others rest at their limit."""
+        price = self.prices[symbol_id]
+        for order in list(self.orders.values()):
+            if (order["symbol"] != symbol_id or order["type"] not in STOP_TYPES
+                    or order["isWorking"] or not _is_open(order)):
+                continue
+            if _stop_reached(order["type"], order["side"], Decimal(order["stopPrice"]), price):
+                order.update(isWorking=True, workingTime=_now_ms())
+                if self._crosses(order):
+                    self._execute(order, _remaining(order), price, maker=False)
+
     def _match_on_arrival(self, order: dict) -> None:
+        if not order["isWorking"]:
+            return  # an untriggered stop waits for the price
         fraction = self.partial_fills.pop(0) if self.partial_fills else Decimal(1)
         step = MARKETS[order["symbol"]][3]
         qty = (Decimal(order["origQty"]) * fraction).quantize(step, rounding=ROUND_DOWN)
@@ -532,6 +580,8 @@ class FakeBinance:
             order.update(status="EXPIRED", updateTime=_now_ms())
 
     def _crosses(self, order: dict) -> bool:
+        if not order["isWorking"]:
+            return False  # an untriggered stop
         market_price, limit = self.prices[order["symbol"]], Decimal(order["price"])
         return limit >= market_price if order["side"] == "BUY" else limit <= market_price
 
@@ -540,14 +590,25 @@ class FakeBinance:
         base, quote = MARKETS[order["symbol"]][:2]
         buying = order["side"] == "BUY"
         cost = qty * price
-        commission = (qty if buying else cost) * FEE_RATE
         asset, reserved = self._reserve_need(order, qty)
         free, locked = self.balances[asset]
         spent = cost if buying else qty
         self.balances[asset] = [free + reserved - spent, locked - reserved]
-        gained, amount = (base, qty - commission) if buying else (quote, cost - commission)
+        gained, amount = (base, qty) if buying else (quote, cost)
         self.balances.setdefault(gained, [Decimal(0), Decimal(0)])[0] += amount
-        self._record_trade(order, qty, price, commission, base if buying else quote, maker)
+        commission, commission_asset = self._commission(gained, amount, cost)
+        self.balances.setdefault(commission_asset, [Decimal(0), Decimal(0)])[0] -= commission
+        self._record_trade(order, qty, price, commission, commission_asset, maker)
+
+    def _commission(self, gained: str, amount: Decimal, cost: Decimal) -> tuple[Decimal, str]:
+        """The fee of a fill worth `cost` quote that gained `amount` of `gained`: by default
+        a share of what was gained (the coin bought, the quote of a sale), else the fee's
+        value in the fee asset, to Binance's 8 places."""
+        if self.fee_asset is None:
+            return amount * FEE_RATE, gained
+        asset, asset_price = self.fee_asset
+        fee = (cost * FEE_RATE / asset_price).quantize(Decimal("1E-8"), rounding=ROUND_DOWN)
+        return fee, asset
 
     def _record_trade(self, order: dict, qty: Decimal, price: Decimal, commission: Decimal,
                       commission_asset: str, maker: bool) -> None:
@@ -609,6 +670,13 @@ _SIGNED_ROUTES = {
     ("GET", "/api/v3/myTrades"): FakeBinance._my_trades,
     ("GET", "/sapi/v1/account/apiRestrictions"): FakeBinance._api_restrictions,
 }
+
+
+def _stop_reached(kind: str, side: str, stop_price: Decimal, price: Decimal) -> bool:
+    """Whether `price` triggers a stop: a sell stop-loss (or buy take-profit) at or below its
+    trigger, a buy stop-loss (or sell take-profit) at or above it."""
+    falling = (kind == "STOP_LOSS_LIMIT") == (side == "SELL")
+    return price <= stop_price if falling else price >= stop_price
 
 
 def _is_open(order: dict) -> bool:

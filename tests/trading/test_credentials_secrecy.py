@@ -12,7 +12,7 @@ from django.urls import reverse
 from aitrader.errors import ServiceError
 from tenants.models import AuditEvent, User, VaultEntry
 from tenants.vault import load_secret, store_secret
-from tests.base import PASSWORD, owner_actor
+from tests.base import PASSWORD, client_past_second_factor, owner_actor
 from tests.fakes.binance import binance_markets
 from trading.credentials import (
     live_exchange_for_account,
@@ -79,7 +79,8 @@ def tamper_and_load(tenant, reference) -> BaseException:
 def pages(world, account) -> list[str]:
     """What the API and the admin show about the account and its vault rows."""
     api = world.client_for(world.alice)
-    admin = world.client_for(User.objects.create_superuser("staff@example.com", PASSWORD))
+    admin = client_past_second_factor(User.objects.create_superuser("staff@example.com",
+                                                                    PASSWORD))
     entry = VaultEntry.objects.for_tenant(world.tenant_a).first()
     urls = [(api, "/api/v1/exchange-accounts/"),
             (api, f"/api/v1/exchange-accounts/{account.pk}/"),

@@ -12,10 +12,10 @@ from trading import engine, tasks
 from trading.engine import run_tick, run_ticks, tick_batches
 from trading.models import Bot, EquitySnapshot, Fill, Order, Thought, Trade
 from trading.services.bots import (
-    TICK_LEASE_SECONDS,
     bot_claim_tick,
     bot_claim_ticks,
     bot_finish_ticks,
+    tick_lease_seconds,
 )
 
 # Different strategies and risk settings, so the batch mixes entries, exits and stops.
@@ -202,7 +202,7 @@ def test_a_batch_that_outlived_its_lease_writes_no_state(world, market):
     bot = make_paper_bot(world.tenant_a)
     now = timezone.now()
     stale = bot_claim_ticks(tenant_id=bot.tenant_id, bot_ids=[bot.pk], now=now)
-    later = now + timedelta(seconds=TICK_LEASE_SECONDS + 2)  # the first lease expired
+    later = now + timedelta(seconds=tick_lease_seconds() + 2)  # the first lease expired
     fresh = bot_claim_ticks(tenant_id=bot.tenant_id, bot_ids=[bot.pk], now=later)
     written = bot_finish_ticks(tenant_id=bot.tenant_id, lease=stale,
                                states={bot.pk: {"next_tick_at": now, "last_candle_ts": 42}})

@@ -10,7 +10,7 @@ import pytest
 from tests.base import PASSWORD, owner_actor
 from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET
 from trading.exchanges.factory import exchange_for
-from trading.models import Order, Position
+from trading.models import ExchangeAccount, Order, Position
 from trading.services.accounts import exchange_account_create
 from trading.services.bots import bot_create
 from trading.services.credentials import exchange_credentials_save
@@ -40,6 +40,8 @@ def make_bot(tenant, *, mode="live", symbol="BTC/USDT", allowed_symbols=None,
     actor = owner_actor(tenant)
     account = exchange_account_create(tenant=tenant, actor=actor, label=f"{mode}-{name}",
                                       exchange_id="binance", mode=mode)
+    if mode == "live":  # a live bot needs saved credentials; these tests never load them
+        ExchangeAccount.objects.filter(pk=account.pk).update(credential_ref="stand-in")
     return bot_create(tenant=tenant, actor=actor, name=name, account_id=account.pk,
                       symbol=symbol, timeframe="1m", strategy="sma_cross",
                       parameters={"fast": 3, "slow": 8}, allowed_symbols=allowed_symbols or [],

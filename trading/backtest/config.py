@@ -8,6 +8,7 @@ from typing import Any
 
 from aitrader.errors import ValidationFailed
 from trading.backtest.simulation import SimulationSettings
+from trading.money import CAPITAL, FEE_RATE, SLIPPAGE, MoneyLimit
 from trading.strategies import Strategy, get_strategy
 from trading.strategies.presets import RiskSettings, risk_for
 
@@ -58,9 +59,8 @@ class BacktestConfig:
             risk = risk.with_overrides({"stake_fraction": _number("stake", self.stake, 0.0, 1.0)})
         return ResolvedConfig(
             strategy=strategy, params=params, preset=self.preset or None, risk=risk,
-            cash=_number("cash", self.cash, 0.0, 1e12), fee=_number("fee", self.fee, 0.0, 0.1,
-                                                                     allow_low=True),
-            slippage=_number("slippage", self.slippage, 0.0, 0.1, allow_low=True),
+            cash=_money("cash", self.cash, CAPITAL), fee=_money("fee", self.fee, FEE_RATE),
+            slippage=_money("slippage", self.slippage, SLIPPAGE),
             lookahead_check=bool(self.lookahead_check),
             equity_points=int(_number("equity_points", self.equity_points, 10, 1_000_000,
                                       allow_low=True)),
@@ -101,6 +101,12 @@ class ResolvedConfig:
                 "risk": self.risk.to_dict(), "cash": self.cash, "fee": self.fee,
                 "slippage": self.slippage,
                 "entry_limit": self.strategy.entry_limit(self.params)}
+
+
+def _money(name: str, raw: Any, limit: MoneyLimit) -> float:
+    """`raw` checked against the limit every other surface applies (trading.money), as the
+    float the simulation computes with."""
+    return float(limit.check(raw, field=name))
 
 
 def _number(name: str, raw: Any, low: float, high: float, *, allow_low: bool = False) -> float:

@@ -3,6 +3,13 @@
 Conventions: percentages are in percent; a ratio that is undefined (no losing trade, flat
 equity, too little data) is None rather than infinity, which JSON cannot carry. A year is
 365 days because crypto trades every day.
+
+Sharpe, Sortino and the annualised return come from the returns of each *return period*: a
+UTC day, or one candle when candles are longer than a day (weekly, monthly). They are
+annualised by the number of such periods in a year (365 for days, about 12 for monthly
+candles); scaling monthly returns by √365 would overstate a monthly Sharpe about 5.5 times.
+`trade_sharpe` is freqtrade's trade-based Sharpe, reported beside it for comparison;
+`metric_definitions` says in words which definitions a report used.
 """
 from __future__ import annotations
 
@@ -35,6 +42,19 @@ def period_ends(keys: np.ndarray) -> np.ndarray:
     return np.append(np.flatnonzero(keys[1:] != keys[:-1]), keys.shape[0] - 1)
 
 
+def span_ms(timestamps: np.ndarray) -> int:
+    """Time the candles cover: first open to last close (one candle longer than the gaps)."""
+    return int(timestamps[-1] - timestamps[0]) + timeframe_ms(timestamps)
+
+
+def return_period_ms(timestamps: np.ndarray) -> float:
+    """The period one return covers: a UTC day, or for candles longer than a day the average
+    gap between candles (calendar months average 30.4 days, where their median is 31)."""
+    if timeframe_ms(timestamps) <= DAY_MS:
+        return float(DAY_MS)
+    return float(timestamps[-1] - timestamps[0]) / (timestamps.shape[0] - 1)
+
+
 def daily_returns(timestamps: np.ndarray, equity: np.ndarray, start_equity: float) -> np.ndarray:
     """Return of each UTC day, from the equity at its last close (the first day from cash)."""
     closes = equity[period_ends(timestamps // DAY_MS)]
@@ -42,7 +62,7 @@ def daily_returns(timestamps: np.ndarray, equity: np.ndarray, start_equity: floa
     return closes / previous - 1.0
 
 
-def sharpe_ratio(returns: np.ndarray, periods_per_year: int = DAYS_PER_YEAR) -> float | None:
+def sharpe_ratio(returns: np.ndarray, periods_per_year: float = DAYS_PER_YEAR) -> float | None:
     """mean / sample standard deviation × √periods (risk-free rate 0); None if undefined."""
     if returns.shape[0] < 2:
         return None
@@ -52,7 +72,7 @@ def sharpe_ratio(returns: np.ndarray, periods_per_year: int = DAYS_PER_YEAR) -> 
     return finite(np.mean(returns) / deviation * math.sqrt(periods_per_year))
 
 
-def sortino_ratio(returns: np.ndarray, periods_per_year: int = DAYS_PER_YEAR) -> float | None:
+def sortino_ratio(returns: np.ndarray, periods_per_year: float = DAYS_PER_YEAR) -> float | None:
     """mean / downside deviation × √periods, downside deviation = √mean(min(r, 0)²)."""
     if returns.shape[0] < 2:
         return None
@@ -60,6 +80,42 @@ def sortino_ratio(returns: np.ndarray, periods_per_year: int = DAYS_PER_YEAR) ->
     if downside == 0.0:
         return None
     return finite(np.mean(returns) / downside * math.sqrt(periods_per_year))
+
+
+def trade_sharpe(trades: TradeLog, start_equity: float, span: int) -> float | None:
+    """freqtrade's trade-based Sharpe: each closed trade's P&L over the starting equity; their
+    sum spread over the days of the run (at least one) is the mean daily return, divided by
+    the population standard deviation of the per-trade returns and scaled by √365. None
+    where freqtrade would give its -100 placeholder (no trades, no spread, no span)."""
+    if len(trades) == 0 or span <= 0 or start_equity <= 0:
+        return None
+    per_trade = trades.pnl / start_equity
+    deviation = float(np.std(per_trade))
+    if deviation == 0.0:
+        return None
+    days = max(1, span // DAY_MS)
+    return finite(per_trade.sum() / days / deviation * math.sqrt(DAYS_PER_YEAR))
+
+
+def metric_definitions(period_ms: float) -> dict[str, str]:
+    """The definitions behind a report's Sharpe, Sortino and annualised return, in words."""
+    daily = period_ms == DAY_MS
+    periods = YEAR_MS / period_ms
+    period = "1 UTC day" if daily else f"one candle, {period_ms / DAY_MS:.1f} days on average"
+    returns = "daily returns" if daily else "per-candle returns"
+    scale = "√365" if daily else f"√{periods:.1f} (candles a year)"
+    return {
+        "return_period": period,
+        "sharpe": f"Mean over sample standard deviation of {returns}, × {scale}; "
+                  "risk-free rate 0.",
+        "sortino": f"Mean over downside deviation of {returns}, × {scale}; downside "
+                   "deviation = √mean(min(return, 0)²).",
+        "annualised_return": f"Mean of {returns} × {'365' if daily else f'{periods:.1f}'}.",
+        "sharpe_trades": "As freqtrade computes it: the profit of each closed trade over the "
+                         "starting equity; their sum divided by the days of the run, over "
+                         "the population standard deviation of these per-trade returns, "
+                         "× √365.",
+    }
 
 
 def cagr_pct(start_equity: float, final_equity: float, span_ms: int) -> float | None:
@@ -148,24 +204,27 @@ def equity_metrics(candles: Candles, result: SimulationResult,
     """Returns, drawdown, risk-adjusted ratios, exposure and buy-and-hold from the equity."""
     timestamps, equity = candles.timestamp, result.equity
     final = float(equity[-1])
-    span_ms = int(timestamps[-1] - timestamps[0]) + timeframe_ms(timestamps)
+    span = span_ms(timestamps)
+    # Grouping by UTC day leaves one candle per group when candles are longer than a day.
     returns = daily_returns(timestamps, equity, start_equity)
+    periods = YEAR_MS / return_period_ms(timestamps)
     drawdown = max_drawdown_pct(equity, start_equity)
     first, last = longest_drawdown(equity, start_equity)
-    cagr = cagr_pct(start_equity, final, span_ms)
+    cagr = cagr_pct(start_equity, final, span)
     return {
         "start_equity": start_equity, "final_equity": final,
         "return_pct": (final / start_equity - 1.0) * 100.0,
-        "annualised_return_pct": finite(np.mean(returns) * DAYS_PER_YEAR * 100.0),
+        "annualised_return_pct": finite(np.mean(returns) * periods * 100.0),
         "cagr_pct": cagr,
         "buy_hold_return_pct": finite((candles.close[-1] / candles.close[0] - 1.0) * 100.0),
         "max_drawdown_pct": drawdown,
         "max_drawdown_duration_candles": last - first,
         "max_drawdown_duration_days": float(timestamps[last] - timestamps[first]) / DAY_MS,
-        "sharpe": sharpe_ratio(returns), "sortino": sortino_ratio(returns),
+        "sharpe": sharpe_ratio(returns, periods), "sortino": sortino_ratio(returns, periods),
+        "return_period_days": return_period_ms(timestamps) / DAY_MS, "periods_per_year": periods,
         "calmar": finite(cagr / drawdown) if cagr is not None and drawdown > 0 else None,
         "exposure_pct": result.exposure_candles / len(candles) * 100.0,
-        "days": span_ms / DAY_MS, "candles": len(candles),
+        "days": span / DAY_MS, "candles": len(candles),
     }
 
 
@@ -176,6 +235,8 @@ def all_metrics(candles: Candles, result: SimulationResult,
     with np.errstate(divide="ignore", invalid="ignore"):
         metrics = equity_metrics(candles, result, start_equity)
         metrics.update(trade_metrics(result.trades.closed(), candles.timestamp))
+        metrics["sharpe_trades"] = trade_sharpe(result.trades.closed(), start_equity,
+                                                span_ms(candles.timestamp))
     metrics["fees_paid"] = float(result.trades.fees.sum())
     open_pnl = result.trades.pnl[result.trades.is_open]
     metrics["open_trade_pnl"] = float(open_pnl[0]) if open_pnl.shape[0] else None

@@ -1,6 +1,7 @@
 """The backtest report: one JSON-serialisable dict for the CLI, the API, the page and the DB.
 
-Top-level keys: config, period, metrics, exit_reasons, monthly, trades, equity, lookahead,
+Top-level keys: config, period, metrics, definitions (how Sharpe, Sortino and the
+annualised return were computed, in words), exit_reasons, monthly, trades, equity, lookahead,
 pause. Metrics come from every candle; only the equity curve shown is downsampled.
 """
 from __future__ import annotations
@@ -11,7 +12,15 @@ import numpy as np
 
 from trading import risk
 from trading.backtest.config import ResolvedConfig
-from trading.backtest.metrics import all_metrics, finite, period_ends, pnl_pct, timeframe_ms
+from trading.backtest.metrics import (
+    all_metrics,
+    finite,
+    metric_definitions,
+    period_ends,
+    pnl_pct,
+    return_period_ms,
+    timeframe_ms,
+)
 from trading.backtest.simulation import SimulationResult, TradeLog
 from trading.candles import Candles
 
@@ -124,6 +133,7 @@ def build_report(candles: Candles, result: SimulationResult, config: ResolvedCon
         "config": config.to_dict(),
         "period": period(candles),
         "metrics": all_metrics(candles, result, config.cash),
+        "definitions": metric_definitions(return_period_ms(candles.timestamp)),
         "exit_reasons": exit_reason_table(result.trades.closed()),
         "monthly": monthly_table(candles, result, config.cash),
         "trades": trade_list(result.trades, candles),

@@ -16,8 +16,9 @@ METRIC_ROWS = (
     ("buy_hold_return_pct", "Buy & hold return", "pct"),
     ("max_drawdown_pct", "Max drawdown", "pct"),
     ("max_drawdown_duration_days", "Longest drawdown", "days"),
-    ("sharpe", "Sharpe (daily)", "ratio"),
-    ("sortino", "Sortino (daily)", "ratio"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("sharpe_trades", "Sharpe (trades, as freqtrade)", "ratio"),
+    ("sortino", "Sortino", "ratio"),
     ("calmar", "Calmar", "ratio"),
     ("profit_factor", "Profit factor", "ratio"),
     ("expectancy", "Expectancy per trade", "money"),
@@ -57,8 +58,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def render_text(report: dict[str, Any]) -> str:
     """The whole report: headline, metrics, exit reasons, months, last trades, lookahead."""
-    sections = [_headline(report), _metrics(report["metrics"]), _exit_reasons(report),
-                _monthly(report), _trades(report), _lookahead(report)]
+    sections = [_headline(report), _metrics(report["metrics"]), _definitions(report),
+                _exit_reasons(report), _monthly(report), _trades(report), _lookahead(report)]
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
@@ -76,6 +77,19 @@ def _headline(report: dict[str, Any]) -> str:
 def _metrics(metrics: dict[str, Any]) -> str:
     rows = [(label, fmt(metrics.get(key), kind)) for key, label, kind in METRIC_ROWS]
     return table(("Metric", "Value"), rows)
+
+
+DEFINITION_LABELS = (("return_period", "Return period"), ("sharpe", "Sharpe"),
+                     ("sortino", "Sortino"), ("annualised_return", "Annualised return"),
+                     ("sharpe_trades", "Sharpe (trades)"))
+
+
+def _definitions(report: dict[str, Any]) -> str:
+    definitions = report.get("definitions")  # reports stored before it existed have none
+    if not definitions:
+        return ""
+    return "\n".join(f"{label}: {definitions[key]}" for key, label in DEFINITION_LABELS
+                     if key in definitions)
 
 
 def _exit_reasons(report: dict[str, Any]) -> str:

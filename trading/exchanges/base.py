@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from trading.exchanges.limits import MarketRules
 
 Side = Literal["buy", "sell"]
-OrderType = Literal["market", "limit"]
+OrderType = Literal["market", "limit", "stop_limit"]
 OrderStatus = Literal["open", "closed", "canceled", "rejected", "expired"]
 
 SIDES: tuple[str, ...] = ("buy", "sell")
-ORDER_TYPES: tuple[str, ...] = ("market", "limit")
+ORDER_TYPES: tuple[str, ...] = ("market", "limit", "stop_limit")
+# Orders that carry a limit price (a stop-limit becomes a limit order once triggered).
+PRICED_TYPES: frozenset[str] = frozenset({"limit", "stop_limit"})
 FINAL_STATUSES: frozenset[str] = frozenset({"closed", "canceled", "rejected", "expired"})
 
 
@@ -73,10 +78,12 @@ class OrderNotFound(PermanentExchangeError):
 
 @dataclass(frozen=True)
 class OrderRequest:
-    """An order to place. `price` is required for limit orders.
+    """An order to place. `price` is required for limit and stop-limit orders.
 
     On a market order `price` is optional and never sent: it is the price the caller expects,
     used only to check the market's minimum notional before anything leaves the process.
+    A "stop_limit" order rests at the exchange untriggered until the market trades through
+    `stop_price`, then works as a limit order at `price` (a sell stop: price <= stop_price).
     """
 
     symbol: str
@@ -85,6 +92,7 @@ class OrderRequest:
     amount: Decimal
     price: Decimal | None
     client_order_id: str
+    stop_price: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.side not in SIDES:
@@ -93,8 +101,10 @@ class OrderRequest:
             raise InvalidOrder(f"order type must be one of {ORDER_TYPES}, not {self.type!r}")
         if not self.amount > 0:
             raise InvalidOrder(f"order amount must be positive, not {self.amount}")
-        if self.type == "limit" and (self.price is None or not self.price > 0):
-            raise InvalidOrder("a limit order needs a positive price")
+        if self.type in PRICED_TYPES and (self.price is None or not self.price > 0):
+            raise InvalidOrder(f"a {self.type} order needs a positive price")
+        if self.type == "stop_limit" and (self.stop_price is None or not self.stop_price > 0):
+            raise InvalidOrder("a stop_limit order needs a positive trigger (stop_price)")
         if not self.client_order_id:
             raise InvalidOrder("an order needs a client order id (it makes placement idempotent)")
 
@@ -122,6 +132,7 @@ class OrderState:
     fee: Decimal
     fee_currency: str | None
     timestamp_ms: int
+    stop_price: Decimal | None = None  # the trigger of a stop order
 
     @property
     def is_final(self) -> bool:
@@ -175,6 +186,18 @@ class AccountPermissions:
     ip_restricted: bool | None
 
 
+# The finest amount the engine orders (8 places, a satoshi): the lot size of an exchange
+# that has none of its own (paper) or whose precision is not a fixed step.
+LEDGER_AMOUNT_STEP = Decimal("0.00000001")
+
+
+def round_down_to_step(amount: Decimal, step: Decimal) -> Decimal:
+    """`amount` rounded down to a whole multiple of `step` (exact; 0 below one step)."""
+    if step <= 0:
+        raise ValueError(f"an amount step must be positive, not {step}")
+    return (amount // step) * step if amount > 0 else Decimal(0)
+
+
 # --- The interface -------------------------------------------------------------------------
 
 
@@ -224,6 +247,16 @@ class Exchange(Protocol):
 
     def fetch_order_trades(self, symbol: str, state: OrderState) -> list[TradeFill]:
         """The executions of the order `state` describes."""
+        ...
+
+    def amount_step(self, symbol: str) -> Decimal:
+        """The lot size of `symbol`: order amounts are whole multiples of it (the ledger rounds
+        an exit down to it, so an exit never offers more than the bot holds)."""
+        ...
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """Lot size, minimum amount and minimum value of `symbol` (trading.exchanges.limits),
+        which every order is checked against before it is sent."""
         ...
 
     def close(self) -> None:

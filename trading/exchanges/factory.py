@@ -7,7 +7,6 @@ from pathlib import Path
 
 from django.conf import settings
 
-from aitrader.errors import ValidationFailed
 from trading.candles import Candles
 from trading.exchanges.paper import PaperExchange
 from trading.models import ExchangeAccount, TradingMode
@@ -93,9 +92,7 @@ def exchange_for(account: ExchangeAccount, closed_candles: Candles):
 
 def live_exchange(account: ExchangeAccount):
     """The live venue of `account`, signed with its keys from the vault (shared per process)."""
-    if not account.has_credentials:
-        raise ValidationFailed("This live account has no API credentials; add them in "
-                               "settings before running a live bot.", field="credentials")
-    from trading.credentials import live_exchange_for_account
+    from trading.credentials import live_exchange_for_account, require_credentials
 
+    require_credentials(account)
     return live_exchange_for_account(account)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import functools
 import hashlib
 import logging
 import os
@@ -34,9 +35,12 @@ from urllib.parse import urlsplit
 import aiohttp
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
+from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS
 
 from trading.exchanges.base import (
+    LEDGER_AMOUNT_STEP,
     ORDER_TYPES,
+    PRICED_TYPES,
     AccountPermissions,
     AuthenticationError,
     Balance,
@@ -54,6 +58,7 @@ from trading.exchanges.base import (
     Ticker,
     TradeFill,
 )
+from trading.exchanges.limits import MarketRules, remember_market_rules
 from trading.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
@@ -225,7 +230,13 @@ class LiveExchange:
         async def place(client: Client) -> dict:
             amount, price = _checked_amount_and_price(client, request)
             params = {self._client_id_param(): request.client_order_id}
-            return await client.create_order(request.symbol, request.type, request.side,
+            order_type = request.type
+            if request.type == "stop_limit":
+                # ccxt's unified stop-loss parameter: a limit order with it becomes the
+                # exchange's stop-loss-limit order (binance spot: STOP_LOSS_LIMIT + stopPrice).
+                order_type = "limit"
+                params["stopLossPrice"] = float(_checked_stop_price(client, request))
+            return await client.create_order(request.symbol, order_type, request.side,
                                              float(amount),
                                              float(price) if price is not None else None, params)
 
@@ -278,6 +289,23 @@ class LiveExchange:
         """The executions of one order (our fills since it was placed, matched by id)."""
         return [fill for fill in self.fetch_my_trades(symbol, since_ms=state.timestamp_ms)
                 if fill.exchange_order_id == state.exchange_order_id]
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """The market's lot size and limits, as ccxt loaded them with the markets."""
+
+        async def read(client: Client) -> MarketRules:
+            market = _market(client, symbol)
+            return MarketRules.from_ccxt(market, _amount_step(client, market))
+
+        return self._run(read)
+
+    def amount_step(self, symbol: str) -> Decimal:
+        """The market's lot size, from the precision ccxt loaded with the markets."""
+
+        async def read(client: Client) -> Decimal:
+            return _amount_step(client, _market(client, symbol))
+
+        return self._run(read)
 
     def verify_credentials(self) -> AccountPermissions:
         """What this API key may do, as the exchange reports it; AuthenticationError if refused.
@@ -351,6 +379,7 @@ class LiveExchange:
             if source is None:
                 await client.load_markets()
                 _MARKET_SOURCES[key] = client
+                _remember_spot_rules(self.exchange_id, client)
                 return
         client.set_markets_from_exchange(source)
 
@@ -453,12 +482,8 @@ def _checked_amount_and_price(client: Client, request: OrderRequest
     amount = _to_amount_precision(client, market, request.amount)
     _check_range(symbol, "amount", amount, limits.get("amount"), market.get("base"))
     price = None
-    if request.type == "limit":
-        price = Decimal(client.price_to_precision(symbol, str(request.price)))
-        if price <= 0:
-            raise InvalidOrder(f"{symbol}: price {request.price} rounds to 0 at the exchange's "
-                               f"tick size")
-        _check_range(symbol, "price", price, limits.get("price"), market.get("quote"))
+    if request.type in PRICED_TYPES:
+        price = _to_price_precision(client, market, request.price, limits)
     # A market order has no price to send; the caller's expected price still shows whether
     # the order is too small to be accepted.
     reference = price if price is not None else request.price
@@ -466,6 +491,34 @@ def _checked_amount_and_price(client: Client, request: OrderRequest
         _check_range(symbol, "order value", amount * reference, limits.get("cost"),
                      market.get("quote"))
     return amount, price
+
+
+def _to_price_precision(client: Client, market: dict, value: Decimal,
+                        limits: Mapping) -> Decimal:
+    """`value` at the market's tick size, or InvalidOrder when it rounds to 0 or is out of range."""
+    symbol = market["symbol"]
+    price = Decimal(client.price_to_precision(symbol, str(value)))
+    if price <= 0:
+        raise InvalidOrder(f"{symbol}: price {value} rounds to 0 at the exchange's tick size")
+    _check_range(symbol, "price", price, limits.get("price"), market.get("quote"))
+    return price
+
+
+def _checked_stop_price(client: Client, request: OrderRequest) -> Decimal:
+    """A stop order's trigger at the exchange's tick size (ccxt rounds it the same way)."""
+    market = _market(client, request.symbol)
+    return _to_price_precision(client, market, request.stop_price, market.get("limits") or {})
+
+
+@functools.cache
+def supports_resting_stops(exchange_id: str) -> bool:
+    """Whether `exchange_id` accepts a stop-loss-limit order that rests at the exchange, as
+    ccxt describes it (a limit order with the unified `stopLossPrice`). Read once per process
+    from an unconnected client (no session, no request)."""
+    if exchange_id not in ccxt_async.exchanges:
+        return False
+    has = getattr(ccxt_async, exchange_id)({}).has
+    return bool(has.get("createStopLossOrder") and has.get("createStopLimitOrder"))
 
 
 def _check_client_order_id(exchange_id: str, client_order_id: str) -> None:
@@ -494,6 +547,24 @@ def _to_amount_precision(client: Client, market: dict, amount: Decimal) -> Decim
     return rounded
 
 
+def _remember_spot_rules(exchange_id: str, client: Client) -> None:
+    """Let paper accounts on this exchange follow the real markets' rules."""
+    remember_market_rules(exchange_id, [
+        MarketRules.from_ccxt(market, _amount_step(client, market))
+        for market in client.markets.values() if market.get("spot")])
+
+
+def _amount_step(client: Client, market: dict) -> Decimal:
+    """The lot size in ccxt's precision modes: a tick size, or a count of decimal places.
+    Significant-digit precision has no fixed step: the ledger's own resolution stands in."""
+    precision = (market.get("precision") or {}).get("amount")
+    if precision is None or client.precisionMode == SIGNIFICANT_DIGITS:
+        return LEDGER_AMOUNT_STEP
+    if client.precisionMode == DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(precision))
+    return Decimal(str(precision))  # TICK_SIZE
+
+
 def _check_range(symbol: str, what: str, value: Decimal, limit: Mapping | None,
                  unit: str | None) -> None:
     """InvalidOrder when `value` falls outside the market's [min, max] for `what`."""
@@ -516,6 +587,7 @@ def _order_state(order: Mapping) -> OrderState:
     remaining = order.get("remaining")
     price = _decimal_or_none(order.get("price")) or None  # ccxt gives 0 for market orders
     fee, fee_currency = _order_fee(order)
+    stop_price = _decimal_or_none(order.get("triggerPrice") or order.get("stopLossPrice"))
     return OrderState(
         exchange_order_id=str(order.get("id")),
         # A binance cancel answer's clientOrderId names the cancel request; the order's own
@@ -523,7 +595,7 @@ def _order_state(order: Mapping) -> OrderState:
         client_order_id=info.get("origClientOrderId") or order.get("clientOrderId"),
         symbol=order.get("symbol"),
         side=order.get("side"),
-        type=_order_type(order.get("type"), price),
+        type=_order_type(order.get("type"), price, stop_price),
         # "canceling" or a status ccxt could not name: the order may still fill.
         status=_STATUSES.get(order.get("status"), "open"),
         amount=amount,
@@ -535,10 +607,14 @@ def _order_state(order: Mapping) -> OrderState:
         fee_currency=fee_currency,
         timestamp_ms=int(order.get("timestamp") or order.get("lastUpdateTimestamp")
                          or time.time() * 1000),
+        stop_price=stop_price,
     )
 
 
-def _order_type(ccxt_type: str | None, price: Decimal | None) -> str:
+def _order_type(ccxt_type: str | None, price: Decimal | None,
+                stop_price: Decimal | None = None) -> str:
+    if stop_price is not None and price is not None:  # ccxt calls a stop-limit "limit"
+        return "stop_limit"
     if ccxt_type in ORDER_TYPES:
         return ccxt_type
     return "limit" if price is not None else "market"
@@ -644,6 +720,8 @@ _ERROR_MAP: tuple[tuple[type[BaseException], type[ExchangeError]], ...] = (
     (ccxt_errors.OperationFailed, TemporaryExchangeError),  # bad or empty answers
 )
 _DUPLICATE_MESSAGES = ("Duplicate order sent",)
+# binance's "Invalid API-key, IP, or permissions for action."
+_REVOKED_KEY = re.compile(r'"code"\s*:\s*-2015\b')
 # What `_translate` understands; anything else is a bug here and propagates unchanged.
 _TRANSLATED = (TimeoutError, ccxt_errors.BaseError, aiohttp.ClientError, OSError)
 
@@ -652,6 +730,11 @@ def _translate(error: BaseException, client: Client,
                credentials: tuple[str, ...]) -> ExchangeError:
     """Our error for a ccxt (or transport) error, with a message safe to log."""
     message = _safe_message(error, credentials)
+    if isinstance(error, ccxt_errors.DDoSProtection) and _REVOKED_KEY.search(str(error)):
+        # Once a client has signed a request, ccxt reads binance's -2015 as a temporary ban;
+        # it is also what a deleted or disabled key answers. Either way the request was
+        # refused: a refusal, counted by the bot's breaker, never an answer to wait for.
+        return AuthenticationError(message)
     if isinstance(error, (ccxt_errors.RateLimitExceeded, ccxt_errors.DDoSProtection)):
         # DDoSProtection is how ccxt reports binance's 429 and 418: back off either way.
         headers = getattr(client, "last_response_headers", None)

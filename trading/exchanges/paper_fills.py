@@ -9,6 +9,9 @@ trades on a price it was decided from. The rules:
   when the high reaches it, at max(open, limit). An order that is resting on the book fills
   at its limit as a maker. An order *arriving* at the open that is already marketable there
   (a buy limit at or above the open) takes liquidity: it fills at the open as a taker;
+- a protective exit (a stop loss or take profit the platform saw touched) fills on the candle
+  its level was checked against, at the level, or at the open when the candle opened beyond
+  it (a gap), worsened by slippage, taker fee: the backtester's rule (trading.risk);
 - no order takes more than `max_volume_fraction` of the candle's volume; the rest remains;
 - fee = rate × notional, in the quote currency.
 """
@@ -94,6 +97,33 @@ def simulate_fill(*, side: str, type: str, amount: Decimal, limit_price: Decimal
     rate = config.maker_fee if is_maker else config.taker_fee
     return SimulatedFill(filled=filled, average=price, fee=rate * filled * price,
                          remaining=amount - filled, is_maker=is_maker)
+
+
+def simulate_trigger_fill(*, side: str, amount: Decimal, trigger_price: Decimal, kind: str,
+                          bar: Bar, config: FillConfig) -> SimulatedFill:
+    """Fill a protective exit of `amount` against the candle its `trigger_price` was checked
+    against; nothing fills when that candle never reached the level.
+
+    `kind` is "stop" (a sell stop is hit when the price falls to it) or "target" (a sell take
+    profit when it rises to it; a buy mirrors both). A candle that opens beyond the level
+    fills at its open, never at a price better than the market gave.
+    """
+    if kind not in TRIGGER_KINDS:
+        raise InvalidOrder(f"a trigger is a stop or a target, not {kind!r}")
+    _check_order(side, "limit", amount, trigger_price)
+    falling = (kind == "stop") == (side == "sell")
+    if (bar.low > trigger_price) if falling else (bar.high < trigger_price):
+        return _nothing(amount)
+    quote = min(bar.open, trigger_price) if falling else max(bar.open, trigger_price)
+    filled = min(amount, config.max_volume_fraction * bar.volume)
+    if filled <= 0:
+        return _nothing(amount)
+    price = _slipped(quote, side, config.slippage)
+    return SimulatedFill(filled=filled, average=price, fee=config.taker_fee * filled * price,
+                         remaining=amount - filled, is_maker=False)
+
+
+TRIGGER_KINDS = ("stop", "target")
 
 
 def _check_order(side: str, type: str, amount: Decimal, limit_price: Decimal | None) -> None:

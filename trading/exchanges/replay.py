@@ -29,6 +29,7 @@ from trading.exchanges.base import (
     Ticker,
     TradeFill,
 )
+from trading.exchanges.limits import MarketRules
 from trading.sampledata import ensure_sample_files
 from trading.timeframes import SUPPORTED, timeframe_ms
 
@@ -163,6 +164,14 @@ class ReplayExchange:
 
     def fetch_order_trades(self, symbol: str, state: OrderState) -> list[TradeFill]:
         """Refused: use the paper exchange for simulated trading."""
+        raise InvalidOrder(ORDERS_REFUSED)
+
+    def amount_step(self, symbol: str) -> Decimal:
+        """Refused: a replay is market data only."""
+        raise InvalidOrder(ORDERS_REFUSED)
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """Refused: a replay is market data only."""
         raise InvalidOrder(ORDERS_REFUSED)
 
     def close(self) -> None:

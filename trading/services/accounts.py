@@ -7,10 +7,12 @@ from django.db import IntegrityError, transaction
 
 from aitrader.errors import Conflict, ValidationFailed
 from tenants.actors import Actor
-from tenants.models import Role, Tenant
+from tenants.models import Scope, Tenant
 from tenants.plans import plan_require_feature
 from tenants.services import audit_record
 from trading.models import ExchangeAccount, PaperBalance, TradingMode
+from trading.money import PAPER_BALANCE
+from trading.symbols import clean_currency
 
 SUPPORTED_EXCHANGES = ("binance", "kraken", "coinbase", "bybit", "okx", "kucoin")
 
@@ -20,8 +22,9 @@ def exchange_account_create(*, tenant: Tenant, actor: Actor, label: str, exchang
                             mode: str = TradingMode.PAPER,
                             paper_starting_balance: Decimal = Decimal("10000"),
                             quote_currency: str = "USDT") -> ExchangeAccount:
-    """Add an exchange account (admin+). Live accounts need a plan with live trading."""
-    actor.require_role(Role.ADMIN)
+    """Add an exchange account (a signed-in admin, or a key with the `admin` scope). Live
+    accounts need a plan with live trading; their credentials are set by a signed-in admin."""
+    actor.require(Scope.ADMIN)
     if exchange_id not in SUPPORTED_EXCHANGES:
         raise ValidationFailed(f"Unsupported exchange '{exchange_id}'; choose one of "
                                f"{', '.join(SUPPORTED_EXCHANGES)}.", field="exchange_id")
@@ -29,15 +32,15 @@ def exchange_account_create(*, tenant: Tenant, actor: Actor, label: str, exchang
         raise ValidationFailed("Mode must be 'paper' or 'live'.", field="mode")
     if mode == TradingMode.LIVE:
         plan_require_feature(tenant.plan, "live_trading")
-    if Decimal(paper_starting_balance) <= 0:
-        raise ValidationFailed("The paper balance must be positive.",
-                               field="paper_starting_balance")
+    paper_starting_balance = PAPER_BALANCE.check(paper_starting_balance,
+                                                 field="paper_starting_balance")
+    quote_currency = clean_currency(quote_currency)
     try:
         with transaction.atomic():
             account = ExchangeAccount.objects.create(
                 tenant=tenant, label=label.strip() or exchange_id, exchange_id=exchange_id,
-                mode=mode, paper_starting_balance=Decimal(paper_starting_balance),
-                quote_currency=quote_currency.upper())
+                mode=mode, paper_starting_balance=paper_starting_balance,
+                quote_currency=quote_currency)
     except IntegrityError:
         raise Conflict(f"An account labelled '{label}' exists already.") from None
     if mode == TradingMode.PAPER:

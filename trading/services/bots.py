@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -20,25 +21,29 @@ from tenants.actors import Actor
 from tenants.models import Scope, Tenant
 from tenants.plans import plan_check_count, plan_require_feature
 from tenants.services import audit_record
-from trading import selectors
+from trading import money, selectors
 from trading.breakers import BreakerSettings
+from trading.credentials import require_credentials
 from trading.models import Bot, Thought, TradingMode
 from trading.services.engine_records import thought_record
 from trading.signals import bot_auto_paused, bot_drift_found
 from trading.strategies import get_strategy
 from trading.strategies.presets import risk_for
+from trading.symbols import clean_symbol, clean_symbol_list
 from trading.timeframes import timeframe_ms
 
-TICK_LEASE_SECONDS = 120
 EDITABLE_FIELDS = ("name", "parameters", "preset", "risk", "breakers", "allowed_symbols",
                    "max_order_value", "capital")
+
+
+# The bot's settings that are money, and the limit each one must respect.
+BOT_MONEY_LIMITS = {"capital": money.CAPITAL, "max_order_value": money.ORDER_VALUE}
 
 
 def _validate_config(*, strategy: str, parameters: dict, preset: str, risk: dict,
                      timeframe: str, symbol: str, breakers: dict) -> dict:
     timeframe_ms(timeframe)
-    if symbol.count("/") != 1 or not all(symbol.split("/")):
-        raise ValidationFailed("Symbol must read BASE/QUOTE, e.g. BTC/USDT.", field="symbol")
+    clean_symbol(symbol)
     cleaned = get_strategy(strategy).validate_params(parameters or {})
     BreakerSettings.from_overrides(breakers)
     risk_for(preset, risk)  # raises ValidationFailed naming the bad field
@@ -56,18 +61,20 @@ def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symb
     plan_check_count(tenant.plan, "max_bots", selectors.bot_list(tenant=tenant).count())
     if account.mode == TradingMode.LIVE:
         plan_require_feature(tenant.plan, "live_trading")
+        require_credentials(account)
     symbol = symbol.strip().upper()
     cleaned = _validate_config(strategy=strategy, parameters=parameters or {}, preset=preset,
                                risk=risk or {}, timeframe=timeframe, symbol=symbol,
                                breakers=extra.get("breakers") or {})
-    if capital is None or Decimal(capital) <= 0:
-        raise ValidationFailed("Capital must be a positive amount.", field="capital")
+    extra = {**extra, **_checked_money({"capital": capital, **extra})}
+    if "allowed_symbols" in extra:
+        extra["allowed_symbols"] = clean_symbol_list(extra["allowed_symbols"])
     try:
         with transaction.atomic():
             bot = Bot.objects.create(
                 tenant=tenant, name=name.strip(), account=account, symbol=symbol,
                 timeframe=timeframe, strategy=strategy, parameters=cleaned, preset=preset,
-                risk=risk or {}, capital=Decimal(capital), created_by=actor.user, **extra)
+                risk=risk or {}, created_by=actor.user, **extra)
     except IntegrityError:
         raise Conflict(f"A bot named '{name}' exists already.") from None
     audit_record(tenant=tenant, actor=actor, action="bot.create", target=bot.name,
@@ -85,7 +92,9 @@ def bot_update(*, tenant: Tenant, actor: Actor, bot_id: int, **changes: Any) -> 
     if unknown:
         raise ValidationFailed(f"These fields cannot be changed: {', '.join(sorted(unknown))}.",
                                field=sorted(unknown)[0])
-    for field, value in changes.items():
+    if "allowed_symbols" in changes:
+        changes["allowed_symbols"] = clean_symbol_list(changes["allowed_symbols"])
+    for field, value in {**changes, **_checked_money(changes)}.items():
         setattr(bot, field, value)
     bot.parameters = _validate_config(strategy=bot.strategy, parameters=bot.parameters,
                                       preset=bot.preset, risk=bot.risk,
@@ -99,6 +108,15 @@ def bot_update(*, tenant: Tenant, actor: Actor, bot_id: int, **changes: Any) -> 
     audit_record(tenant=tenant, actor=actor, action="bot.update", target=bot.name,
                  details={"fields": sorted(changes)})
     return bot
+
+
+def _checked_money(values: dict[str, Any]) -> dict[str, Decimal]:
+    """The bot's money settings among `values` as Decimals checked against the limits of
+    `trading.money` (ValidationFailed names the field). No maximum order value (None) is
+    allowed; capital is required."""
+    return {field: limit.check(values[field], field=field)
+            for field, limit in BOT_MONEY_LIMITS.items()
+            if field in values and (values[field] is not None or field == "capital")}
 
 
 def _locked_bot(tenant: Tenant, bot_id: int) -> Bot:
@@ -120,15 +138,19 @@ def bot_pause(*, tenant: Tenant, actor: Actor, bot_id: int, reason: str = "") ->
 
 @transaction.atomic
 def bot_resume(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
-    """Resume a paused or stopped bot; circuit-breaker counters start again from zero."""
+    """Resume a paused or stopped bot; circuit-breaker counters start again from zero.
+
+    The resume marker makes the next tick skip every candle closed while the bot was paused:
+    it acts (and catches up) only from the first candle that closes after it."""
     actor.require(Scope.CONTROL)
     bot = _locked_bot(tenant, bot_id)
+    bot.resume_pending = bot.resume_pending or bot.status != Bot.Status.RUNNING
     bot.status = Bot.Status.RUNNING
     bot.paused_reason, bot.paused_at = "", None
     bot.stale_checks = bot.exchange_errors = 0
     bot.next_tick_at = timezone.now()
     bot.save(update_fields=["status", "paused_reason", "paused_at", "stale_checks",
-                            "exchange_errors", "next_tick_at", "updated_at"])
+                            "exchange_errors", "next_tick_at", "resume_pending", "updated_at"])
     thought_record(bot=bot, kind=Thought.Kind.CONTROL, summary=f"Resumed by {actor.label}.")
     audit_record(tenant=tenant, actor=actor, action="bot.resume", target=bot.name)
     _publish_status(bot)
@@ -137,15 +159,49 @@ def bot_resume(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
 
 @transaction.atomic
 def bot_close_all(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
-    """Pause the bot, cancel its open orders and sell its position (at the next price)."""
+    """Pause the bot and queue the close: cancel its open orders, sell its position.
+
+    The request is recorded on the bot (`close_requested_at`) in this transaction, so it
+    survives an unreachable exchange or a lost task: the engine's ticks retry it until the
+    position is sold, or give it up with the reason (`trading.engine`). The first attempt
+    runs after commit and never fails the request.
+    """
     from trading.tasks import close_all_task
 
     actor.require(Scope.CONTROL)
     bot = _locked_bot(tenant, bot_id)
     if bot.status != Bot.Status.PAUSED:
         _set_paused(bot, f"close all by {actor.label}")
+    bot.close_requested_at = bot.next_tick_at = timezone.now()
+    bot.exchange_errors = 0  # a new request gets the breaker's whole allowance of attempts
+    bot.save(update_fields=["close_requested_at", "next_tick_at", "exchange_errors",
+                            "updated_at"])
     audit_record(tenant=tenant, actor=actor, action="bot.close_all", target=bot.name)
-    transaction.on_commit(lambda: close_all_task.delay(bot.tenant_id, bot.pk))
+    # robust: a broker that is down must not turn the recorded request into a 500; the
+    # ticks carry the close out all the same.
+    transaction.on_commit(lambda: close_all_task.delay(bot.tenant_id, bot.pk), robust=True)
+    return bot
+
+
+def bot_close_clear(*, bot: Bot) -> bool:
+    """The close `bot` was loaded with is done: clear the request, unless a newer "close
+    all" came in meanwhile (that one runs on). Returns whether it was cleared."""
+    return Bot.objects.for_tenant(bot.tenant_id).filter(
+        pk=bot.pk, close_requested_at=bot.close_requested_at).update(
+        close_requested_at=None) == 1
+
+
+@transaction.atomic
+def bot_close_give_up(*, bot: Bot, reason: str, data: dict | None = None) -> Bot:
+    """A requested close failed past the breaker's bound: drop the request and pause the bot
+    with the reason, a Thought and an alert, as an auto-pause does (also when it is paused
+    already: the reason changes, the alert goes out)."""
+    bot = _locked_bot(bot.tenant_id, bot.pk)
+    if bot.close_requested_at is None:  # carried out or given up meanwhile
+        return bot
+    bot.close_requested_at = None
+    bot.save(update_fields=["close_requested_at", "updated_at"])
+    _pause_and_alert(bot, reason, data)
     return bot
 
 
@@ -164,6 +220,11 @@ def bot_auto_pause(*, bot: Bot, reason: str, data: dict | None = None) -> Bot:
     bot = _locked_bot(bot.tenant_id, bot.pk)
     if bot.status != Bot.Status.RUNNING:
         return bot
+    _pause_and_alert(bot, reason, data)
+    return bot
+
+
+def _pause_and_alert(bot: Bot, reason: str, data: dict | None) -> None:
     _set_paused(bot, f"auto-paused: {reason}", kind=Thought.Kind.BREAKER)
     audit_record(tenant=bot.tenant, actor=Actor.system(bot.tenant, via="engine"),
                  action="bot.auto_pause", target=bot.name, details={"reason": reason})
@@ -171,7 +232,6 @@ def bot_auto_pause(*, bot: Bot, reason: str, data: dict | None = None) -> Bot:
                       {"kind": "auto_pause", "reason": reason, **(data or {})})
     transaction.on_commit(lambda: bot_auto_paused.send(
         sender=Bot, tenant_id=bot.tenant_id, bot_id=bot.pk, reason=reason))
-    return bot
 
 
 def bot_drift_alert(*, bot: Bot, summary: str, data: dict) -> None:
@@ -195,14 +255,31 @@ def _claimable(now: datetime) -> Q:
         status__in=Bot.ACTIVE_STATUSES)
 
 
+def tick_lease_seconds() -> float:
+    """How long a tick lease lasts unrenewed: one tick interval, so a worker that dies
+    holding it costs its bots at most one interval."""
+    return float(settings.AITRADER_ENGINE_TICK_SECONDS)
+
+
+def _new_lease(now: datetime) -> datetime:
+    """A lease ending within one tick interval of `now`. Its random microseconds (under a
+    tenth of the interval) name the claim (see `bot_claim_ticks`); they are taken off, never
+    added, so the lease never outlives the interval the scheduler waits before it queues the
+    bot again."""
+    seconds = tick_lease_seconds()
+    return now + timedelta(seconds=seconds,
+                           microseconds=-1 - secrets.randbelow(int(seconds * 100_000)))
+
+
 def bot_claim_tick(*, bot_id: int, now: datetime) -> bool:
     """Take the bot's tick lease; False when another tick of it holds the lease.
 
     A conditional UPDATE is the lock: it works across threads, processes and machines, and a
     crashed tick's lease simply expires.
     """
+    lease = _new_lease(now)
     claimed = Bot.objects.filter(_claimable(now), pk=bot_id).update(
-        tick_lease_until=now + timedelta(seconds=TICK_LEASE_SECONDS))
+        tick_lease_until=lease, next_tick_at=lease)
     return claimed == 1
 
 
@@ -212,12 +289,32 @@ def bot_claim_ticks(*, tenant_id: int, bot_ids: list[int], now: datetime) -> dat
     The lease value carries random microseconds, so it names this claim: the bots holding
     exactly that value are the ones this caller took (`selectors.bots_claimed` loads them),
     while bots another tick holds keep their own lease and are left out.
+
+    The claim also makes each bot due again when its lease lapses: if this worker dies, the
+    scheduler picks the bot up then, within one tick interval (the tick's finish sets the
+    real next tick).
     """
-    lease = now + timedelta(seconds=TICK_LEASE_SECONDS,
-                            microseconds=secrets.randbelow(1_000_000))
+    lease = _new_lease(now)
     Bot.objects.for_tenant(tenant_id).filter(_claimable(now), pk__in=bot_ids).update(
-        tick_lease_until=lease)
+        tick_lease_until=lease, next_tick_at=lease)
     return lease
+
+
+def bot_renew_ticks(*, tenant_id: int, lease: datetime, bot_ids: list[int],
+                    now: datetime) -> tuple[datetime, set[int]]:
+    """Extend a running batch's lease from `now`; returns (new lease, ids still held).
+
+    Only bots still holding `lease` are renewed: a bot whose lease lapsed and was taken by
+    another tick is not, and the caller must leave it alone (its writes would be dropped
+    anyway, its orders would not)."""
+    renewed = _new_lease(now)
+    count = Bot.objects.for_tenant(tenant_id).filter(
+        tick_lease_until=lease, pk__in=bot_ids).update(tick_lease_until=renewed,
+                                                       next_tick_at=renewed)
+    if count == len(bot_ids):
+        return renewed, set(bot_ids)
+    return renewed, set(Bot.objects.for_tenant(tenant_id).filter(
+        tick_lease_until=renewed, pk__in=bot_ids).values_list("pk", flat=True))
 
 
 def bot_defer_ticks(*, bot_ids: list[int], until: datetime) -> None:
@@ -225,16 +322,10 @@ def bot_defer_ticks(*, bot_ids: list[int], until: datetime) -> None:
     Bot.objects.filter(pk__in=bot_ids).update(next_tick_at=until)
 
 
-def bot_finish_tick(*, bot: Bot, next_tick_at: datetime, **state: Any) -> None:
-    """Release the lease and store the tick's engine state in one UPDATE."""
-    Bot.objects.filter(pk=bot.pk).update(tick_lease_until=None, next_tick_at=next_tick_at,
-                                         **state)
-
-
 # What a tick writes on its bot. Status, paused_reason and realized_pnl are left out on
 # purpose: pauses and fills change them concurrently, and a tick must not write them back.
 ENGINE_STATE_FIELDS = ("next_tick_at", "last_candle_ts", "stale_checks", "exchange_errors",
-                       "peak_equity", "cooldown_until_ts")
+                       "peak_equity", "cooldown_until_ts", "strategy_state", "resume_pending")
 
 
 def bot_finish_ticks(*, tenant_id: int, lease: datetime,

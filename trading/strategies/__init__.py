@@ -18,7 +18,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 __all__ = ["STRATEGIES", "Param", "SignalUnavailable", "Strategy", "StrategyScope",
-           "get_strategy", "strategy_list"]
+           "get_strategy", "longest_warmup", "strategy_list"]
 
 
 def get_strategy(key: str, *, scope: StrategyScope | None = None) -> type[Strategy]:
@@ -41,3 +41,8 @@ def get_strategy(key: str, *, scope: StrategyScope | None = None) -> type[Strate
 def strategy_list() -> list[dict[str, Any]]:
     """Every registered strategy as JSON (key, name, description, parameters), by key."""
     return [STRATEGIES[key].describe() for key in sorted(STRATEGIES)]
+
+
+def longest_warmup() -> int:
+    """The longest warm-up any registered strategy allows within its parameter bounds."""
+    return max(strategy.longest_warmup() for strategy in STRATEGIES.values())

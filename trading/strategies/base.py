@@ -10,9 +10,16 @@ returns one int8 per candle, computed only from candles 0..i (closed candles):
 The engine (backtest or live) decides what a signal becomes: it fills at the next candle's open,
 and risk rules may refuse it (cooldown, paused, no cash). Strategies never see fills, so the
 same code runs in a backtest, a live tick and a test.
+
+Most strategies are local: signal i depends only on the `warmup` candles before it, so a live
+tick recomputes it from the feed's window. A path-dependent strategy (DCA, grid: a deal
+cycle) depends on every candle since it started; it implements `walk`, which continues from
+a saved state, and a live bot saves that state after each tick (`resume`). Its walk starts at
+the bot's first candle, so a backtest starting at that candle gives the same signals.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -121,10 +128,12 @@ _COERCERS = {"int": _coerce_int, "float": _coerce_float, "bool": _coerce_bool,
 
 
 class Strategy:
-    """Base class of every strategy; subclasses declare params and implement `compute`.
+    """Base class of every strategy; subclasses declare params and implement `compute` (or,
+    path-dependent ones, `walk`).
 
     Everything is a classmethod: a strategy holds no state between calls, which is what lets a
-    live tick recompute exactly what the backtest computed.
+    live tick recompute exactly what the backtest computed. A path-dependent strategy's state
+    is data the caller keeps (`walk`, `resume`).
     """
 
     key: ClassVar[str] = ""
@@ -134,7 +143,8 @@ class Strategy:
     # Upper bound of entries in one position; `entry_limit(params)` may lower it per bot.
     max_entries: ClassVar[int] = 1
     # True when a signal depends on everything fed since the first candle (a deal cycle), not
-    # just on the last `warmup` candles: a live bot must then feed candles since it started.
+    # just on the last `warmup` candles: such a strategy implements `walk`, and a live bot
+    # keeps its state between ticks (`resume`) instead of recomputing from the window.
     path_dependent: ClassVar[bool] = False
 
     @classmethod
@@ -174,13 +184,66 @@ class Strategy:
 
     @classmethod
     def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
-        """The strategy itself: signals for every candle from validated params."""
+        """The strategy itself: signals for every candle from validated params (a
+        path-dependent strategy walks from the first candle)."""
+        if cls.path_dependent:
+            return cls.walk(candles, params, None)[0]
         raise NotImplementedError
+
+    @classmethod
+    def walk(cls, candles: Candles, params: dict[str, Any],
+             state: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Path-dependent strategies: signals for `candles`, continuing from `state` (the
+        state after the candle before candles[0]; None starts at candles[0]), and the state
+        after the last one, as JSON-serialisable data. Walking in pieces gives the signals of
+        one walk, bit for bit; the walk's own warm-up gives 0s, like `signals`."""
+        raise NotImplementedError
+
+    @classmethod
+    def resume(cls, candles: Candles, params: Mapping[str, Any] | None,
+               saved: Mapping[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """A live tick of a path-dependent strategy: the signals on the candles that closed
+        since the previous tick (the last one is the newest candle's) and the state to save.
+
+        `saved` is what the previous tick returned. The walk continues from it over the
+        candles that closed since; it starts afresh at the newest candle (as the bot's first
+        tick does) when there is nothing to continue: no state yet, other parameters, or the
+        candle it ended on is no longer in `candles` (a gap longer than the feed's window).
+        """
+        values = cls.validate_params(params)
+        key = json.dumps(values, sort_keys=True)
+        start, state = max(len(candles) - 1, 0), None
+        if saved and saved.get("params") == key:
+            found = int(np.searchsorted(candles.timestamp, saved["last_ts"]))
+            if found < len(candles) and int(candles.timestamp[found]) == saved["last_ts"]:
+                start, state = found + 1, saved["walk"]
+        fed = candles[start:]
+        if not len(fed):
+            return np.zeros(0, dtype=np.int8), dict(saved or {})
+        signals, state = cls.walk(fed, values, state)
+        return np.sign(signals).astype(np.int8), {"params": key,
+                                                  "last_ts": int(fed.timestamp[-1]),
+                                                  "walk": state}
 
     @classmethod
     def warmup(cls, params: Mapping[str, Any] | None = None) -> int:
         """Candles needed before the first signal can appear (signals[:warmup] are 0)."""
         return 0
+
+    @classmethod
+    def longest_warmup(cls) -> int:
+        """The longest warm-up the parameter bounds allow: each whole-number parameter at its
+        maximum in turn, the others at their defaults (combinations the cross-parameter rules
+        refuse are skipped). Live feeds are sized up to this."""
+        longest = cls.warmup(None)
+        for param in cls.params:
+            if param.type != "int" or param.maximum is None:
+                continue
+            try:
+                longest = max(longest, cls.warmup({param.name: int(param.maximum)}))
+            except ValidationFailed:
+                continue
+        return longest
 
     @classmethod
     def entry_limit(cls, params: Mapping[str, Any] | None = None) -> int:

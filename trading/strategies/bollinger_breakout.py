@@ -7,12 +7,13 @@ import numpy as np
 
 from trading.candles import Candles
 from trading.strategies.base import Param, Strategy
-from trading.strategies.indicators import crossed_above, crossed_below, rolling_mean, rolling_std
+from trading.strategies.indicators import band_order, crossed_above, crossed_below, level_order
 
 
 class BollingerBreakout(Strategy):
     """Enter when the close crosses above the upper band (SMA + k·σ); exit when it crosses below
     the middle band (the SMA). σ is the population standard deviation of the same window.
+    Both comparisons are exact for decimal prices (indicators.band_order, level_order).
     """
 
     key = "bollinger_breakout"
@@ -33,9 +34,10 @@ class BollingerBreakout(Strategy):
     @classmethod
     def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
         """+1 on a close crossing above the upper band, -1 on one crossing below the middle."""
-        middle = rolling_mean(candles.close, params["period"])
-        upper = middle + params["std_dev"] * rolling_std(candles.close, params["period"])
+        to_upper = band_order(candles.close, params["period"], params["std_dev"])
+        to_middle = level_order(candles.close, params["period"])
+        zero = np.zeros_like(to_upper)
         signals = np.zeros(len(candles), dtype=np.int8)
-        signals[crossed_above(candles.close, upper)] = 1
-        signals[crossed_below(candles.close, middle)] = -1
+        signals[crossed_above(to_upper, zero)] = 1
+        signals[crossed_below(to_middle, zero)] = -1
         return signals

@@ -16,8 +16,8 @@ class Grid(Strategy):
     The range [lower, upper] is split into `levels` price levels (equal steps, or equal ratios
     with spacing=geometric). When the close crosses a level downward, the bot buys one slice
     (+1), unless it already holds a slice bought at that level, as a grid keeps one order per
-    level. With lower = upper = 0 the range is `range_pct` either side of the first close fed;
-    a live bot should store explicit bounds when it is created.
+    level. With lower = upper = 0 the range is `range_pct` either side of the first close fed:
+    a live bot's first candle, kept in its saved state (`walk`) for as long as it runs.
 
     Simplification: a real grid sells each slice one level above where it bought it. Here the
     exit is the whole stack (-1), when the close reaches the first level at least one level
@@ -72,27 +72,40 @@ class Grid(Strategy):
         return np.linspace(lower, upper, params["levels"])
 
     @classmethod
-    def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
-        """Walk the closes: buy a slice per level crossed down, sell the stack at its exit."""
+    def walk(cls, candles: Candles, params: dict[str, Any],
+             state: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Walk the closes: buy a slice per level crossed down, sell the stack at its exit.
+
+        The state holds the close the levels were drawn around (the walk's first one), the
+        previous close's bucket, the levels held and the stack's exit price."""
         signals = np.zeros(len(candles), dtype=np.int8)
-        if len(candles) < 2 or candles.close[0] <= 0:
-            return signals
-        levels = cls.price_levels(float(candles.close[0]), params)
+        if state is None:
+            if not len(candles):
+                return signals, {}
+            anchor = float(candles.close[0])
+            state = {"anchor": anchor if anchor > 0 else None, "bucket": None, "held": [],
+                     "exit_price": None}
+        if state["anchor"] is None:
+            return signals, state  # a zero first close draws no grid: the walk stays idle
+        levels = cls.price_levels(state["anchor"], params)
         # bucket[i]: how many levels are <= close[i]; a drop in bucket is a downward crossing.
         bucket = np.searchsorted(levels, candles.close, side="right").tolist()
         closes = candles.close.tolist()
-        held: set[int] = set()
-        exit_price = float("inf")
-        for index in range(1, len(bucket)):
-            crossed = bucket[index]  # the lowest level crossed is levels[crossed]
-            if closes[index] >= exit_price:
+        previous, held = state["bucket"], set(state["held"])
+        exit_price = state["exit_price"] if state["exit_price"] is not None else float("inf")
+        for index, crossed in enumerate(bucket):  # the lowest level crossed is levels[crossed]
+            if previous is None:
+                pass  # the first close: a crossing needs the one before
+            elif closes[index] >= exit_price:
                 signals[index] = -1
                 held, exit_price = set(), float("inf")
-            elif crossed < bucket[index - 1] and crossed not in held:
+            elif crossed < previous and crossed not in held:
                 signals[index] = 1
                 held.add(crossed)
                 exit_price = cls._exit_price(levels, [levels[level] for level in sorted(held)])
-        return signals
+            previous = crossed
+        return signals, {"anchor": state["anchor"], "bucket": previous, "held": sorted(held),
+                         "exit_price": None if exit_price == float("inf") else exit_price}
 
     @staticmethod
     def _exit_price(levels: np.ndarray, stack_levels: list[float]) -> float:

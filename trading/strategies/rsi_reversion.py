@@ -8,14 +8,15 @@ import numpy as np
 from aitrader.errors import ValidationFailed
 from trading.candles import Candles
 from trading.strategies.base import Param, Strategy
-from trading.strategies.indicators import crossed_above, rsi
+from trading.strategies.indicators import crossed_above, rsi_order
 
 
 class RsiReversion(Strategy):
     """Enter when RSI crosses back up through `oversold`; exit when it crosses above `overbought`.
 
     Waiting for the cross back up (rather than buying while RSI is still falling) avoids
-    catching most of a falling knife. RSI is Cutler's (simple averages), see indicators.rsi.
+    catching most of a falling knife. RSI is Cutler's (simple averages), see indicators.rsi;
+    it is compared with the levels exactly (indicators.rsi_order).
     """
 
     key = "rsi_reversion"
@@ -44,8 +45,10 @@ class RsiReversion(Strategy):
     @classmethod
     def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
         """+1 on RSI crossing up through oversold, -1 on crossing up through overbought."""
-        strength = rsi(candles.close, params["period"])
+        oversold = rsi_order(candles.close, params["period"], params["oversold"])
+        overbought = rsi_order(candles.close, params["period"], params["overbought"])
+        zero = np.zeros_like(oversold)
         signals = np.zeros(len(candles), dtype=np.int8)
-        signals[crossed_above(strength, np.full_like(strength, params["oversold"]))] = 1
-        signals[crossed_above(strength, np.full_like(strength, params["overbought"]))] = -1
+        signals[crossed_above(oversold, zero)] = 1
+        signals[crossed_above(overbought, zero)] = -1
         return signals

@@ -8,13 +8,14 @@ import numpy as np
 from aitrader.errors import ValidationFailed
 from trading.candles import Candles
 from trading.strategies.base import Param, Strategy
-from trading.strategies.indicators import crossed_above, crossed_below, rolling_mean
+from trading.strategies.indicators import crossed_above, crossed_below, mean_order
 
 
 class SmaCross(Strategy):
     """Enter when the fast SMA of closes crosses above the slow one, exit when it crosses below.
 
-    A crossing compares candle i-1 with candle i: fast[i-1] <= slow[i-1] and fast[i] > slow[i].
+    A crossing compares candle i-1 with candle i: fast[i-1] <= slow[i-1] and fast[i] > slow[i],
+    in exact decimal arithmetic (indicators.mean_order), so averages equal on paper are equal.
     """
 
     key = "sma_cross"
@@ -40,10 +41,10 @@ class SmaCross(Strategy):
 
     @classmethod
     def compute(cls, candles: Candles, params: dict[str, Any]) -> np.ndarray:
-        """+1 where fast crosses above slow, -1 where it crosses below."""
-        fast = rolling_mean(candles.close, params["fast"])
-        slow = rolling_mean(candles.close, params["slow"])
+        """+1 where fast crosses above slow, -1 where it crosses below (compared exactly)."""
+        order = mean_order(candles.close, params["fast"], params["slow"])
+        zero = np.zeros_like(order)
         signals = np.zeros(len(candles), dtype=np.int8)
-        signals[crossed_above(fast, slow)] = 1
-        signals[crossed_below(fast, slow)] = -1
+        signals[crossed_above(order, zero)] = 1
+        signals[crossed_below(order, zero)] = -1
         return signals
