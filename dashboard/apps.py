@@ -5,4 +5,4 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self) -> None:
-        from dashboard import security  # noqa: F401  (sign-in signal receivers)
+        from dashboard import live, security  # noqa: F401  (signal receivers)

@@ -15,6 +15,7 @@ Budgets (per principal; a tenant gets four times that, an IP twice):
 - export: per hour; key_create: per hour;
 - login: failed sign-ins (password, 2FA code, re-entered password) per e-mail + IP, and 4x that
   per IP whatever the e-mail, within a window;
+- account_email: password resets and sign-up links per e-mail address (any IP), 4x per IP;
 - unauthenticated: 401 answers per IP and minute; past it the IP gets 429 before any lookup.
 
 A store that does not answer fails *closed* for budgets that guard money or secrets (control,
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 READ, CONTROL, EXPORT, KEY_CREATE, LOGIN, UNAUTHENTICATED = (
     "read", "control", "export", "key_create", "login", "unauthenticated")
+ACCOUNT_EMAIL = "account_email"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # A tenant pools many keys and members; an IP may front a few of them.
 SHARED_FACTORS = {"tenant": 4, "ip": 2}
@@ -56,7 +58,7 @@ BURST_SECONDS = 10
 DJANGO_ONLY_OPTIONS = ("serializer", "pool_class", "parser_class")
 # How a refusal names the bucket that is full.
 SCOPE_LABELS = {"principal": "API key or user", "tenant": "workspace", "ip": "address",
-                "user_ip": "account and address"}
+                "user_ip": "account and address", "email": "e-mail address"}
 # Unsafe API routes and dashboard page actions whose budget is not `control`.
 ROUTE_BUDGETS: dict[tuple[str, str], str] = {
     ("api:export-trades", "GET"): EXPORT,
@@ -125,6 +127,11 @@ def budget(name: str) -> Budget:
         # An address trying many accounts (spraying) gets 4x one account's failures.
         LOGIN: Budget(LOGIN, (f"{settings.AITRADER_RATE_LIMIT_LOGIN_FAILURES}/{login_window}m",),
                       True, "failed sign-in attempts", {"ip": 4}),
+        # Password resets and sign-up links: per e-mail address whatever the IP (a mailbox
+        # cannot be flooded), and 4x that per IP whatever the address.
+        ACCOUNT_EMAIL: Budget(
+            ACCOUNT_EMAIL, (f"{settings.AITRADER_RATE_LIMIT_ACCOUNT_EMAILS_PER_HOUR}/h",), True,
+            "account e-mails", {"ip": 4}),
         # Counted per IP only: the IP is the only identity a request without a credential has.
         UNAUTHENTICATED: Budget(
             UNAUTHENTICATED, (f"{settings.AITRADER_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE}/m",),
@@ -346,6 +353,16 @@ def login_identities(username: str, ip: str | None) -> list[tuple[str, str]]:
     """Failed sign-ins count per e-mail + IP (5 in 15 min by default) and per IP (spraying)."""
     ip = ip or "unknown"
     return [("user_ip", f"{(username or '').strip().lower()}|{ip}"), ("ip", f"ip:{ip}")]
+
+
+def account_email_identities(email: str, ip: str | None) -> list[tuple[str, str]]:
+    """An account page that sends mail counts per address (any IP) and per IP (any address)."""
+    return [("email", f"email:{(email or '').strip().lower()}"), ("ip", f"ip:{ip or 'unknown'}")]
+
+
+def account_email_spend(*, email: str, ip: str | None) -> None:
+    """Count one e-mail-sending request (password reset, sign-up); RateLimited past a limit."""
+    spend(budget(ACCOUNT_EMAIL), account_email_identities(email, ip))
 
 
 def route_budget(view_name: str | None, method: str, *, api: bool) -> str | None:

@@ -6,8 +6,9 @@
 - SessionTimeoutMiddleware: signs a session out after AITRADER_SESSION_IDLE_SECONDS without a
   request, and AITRADER_SESSION_ABSOLUTE_SECONDS after sign-in, whatever the activity.
 - RateLimitMiddleware: the budgets of dashboard.ratelimits for pages (control actions, key
-  creation, sign-in attempts) and the per-IP budget of 401 answers on the API. API budgets
-  themselves are spent by the DRF throttle, after the key is authenticated.
+  creation, sign-in attempts, e-mails sent by account pages) and the per-IP budget of 401
+  answers on the API. API budgets themselves are spent by the DRF throttle, after the key is
+  authenticated.
 - Receivers of Django's sign-in signals: stamp the session, audit success and failure, count
   failures towards the sign-in budget.
 """
@@ -28,7 +29,7 @@ from django.shortcuts import render
 from dashboard import ratelimits
 from dashboard.ratelimits import RateLimited, RateLimitUnavailable
 from tenants.models import User
-from tenants.net import client_ip, user_agent
+from tenants.net import client_ip, drop_untrusted_forwarding, user_agent
 from tenants.services import user_login_audit
 
 logger = logging.getLogger(__name__)
@@ -133,8 +134,10 @@ def _pending_2fa_email(request: HttpRequest) -> str:
 LOGIN_ROUTES: dict[str, Callable[[HttpRequest], str]] = {
     "login": lambda request: request.POST.get("email", ""),
     "login_2fa": _pending_2fa_email,
-    "admin:login": lambda request: request.POST.get("username", ""),
 }
+# Pages that send mail to the address posted: each POST spends that address's (and IP's)
+# budget, whether or not an account has it, so the answer tells nothing either.
+ACCOUNT_EMAIL_ROUTES = ("password_reset", "signup")
 
 
 def _page_identities(request: HttpRequest) -> list[tuple[str, str]]:
@@ -190,6 +193,9 @@ class RateLimitMiddleware:
             if name in LOGIN_ROUTES and request.method == "POST":
                 ratelimits.login_attempt_check(username=LOGIN_ROUTES[name](request),
                                                ip=ratelimits.request_ip(request))
+            if name in ACCOUNT_EMAIL_ROUTES and request.method == "POST":
+                ratelimits.account_email_spend(email=request.POST.get("email", ""),
+                                               ip=ratelimits.request_ip(request))
             budget_name = ratelimits.route_budget(name, request.method, api=False)
             if budget_name is not None:
                 ratelimits.spend(ratelimits.budget(budget_name), _page_identities(request))
@@ -225,3 +231,37 @@ def on_login_failed(sender, credentials: dict, request: HttpRequest | None = Non
     user_login_audit(user=user, succeeded=False, ip=ip,
                      user_agent=user_agent(request.META) if request is not None else "",
                      reason=str(credentials.get("step") or "password"))
+
+
+# --- Content-Security-Policy ------------------------------------------------------------------
+
+ADMIN_PREFIX = "/admin/"
+
+
+class AdminScriptPolicyMiddleware:
+    """Django admin's own templates load its static scripts without our nonce; on /admin/
+    only, script-src also allows our origin ('self'). Every other page runs only scripts
+    that carry the response's nonce. Sits inside csp's middleware, which reads the marker."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith(ADMIN_PREFIX):
+            response._csp_update = {"script-src": ["'self'"]}
+        return response
+
+
+# --- Forwarded headers ------------------------------------------------------------------------
+
+class TrustedProxyMiddleware:
+    """Drops X-Forwarded-Proto/-For/-Host unless the peer is a trusted proxy, before anything
+    (the HTTPS redirect, `request.is_secure()`, client IPs) reads them."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        drop_untrusted_forwarding(request.META)
+        return self.get_response(request)

@@ -141,7 +141,13 @@ def process_update(data: dict[str, Any]) -> None:
 async def _process_update(data: dict[str, Any]) -> None:
     application = build_application()
     async with application:
-        update = Update.de_json(data, application.bot)
+        try:
+            update = Update.de_json(data, application.bot)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            # Telegram never sends these (a user without first_name, say): drop, never crash.
+            logger.warning("malformed telegram update %s dropped: %s", data.get("update_id"),
+                           type(exc).__name__)
+            return
         if update is not None:
             await application.process_update(update)
 

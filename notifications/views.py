@@ -4,7 +4,6 @@ Viewers see the page; admins and owners link, unlink and switch alerts (services
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from django.contrib import messages
@@ -21,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from aitrader.bounded_input import InputRefused, json_loads_bounded
 from aitrader.errors import ServiceError
 from notifications import selectors, services, transport
 from notifications.models import AlertKind
@@ -111,9 +111,9 @@ def telegram_webhook(request: HttpRequest, token: str) -> HttpResponse:
     if len(request.body) > MAX_UPDATE_BYTES:
         return HttpResponseBadRequest("Update too large")
     try:
-        update = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return HttpResponseBadRequest("Body is not JSON")
+        update = json_loads_bounded(request.body)
+    except InputRefused:
+        return HttpResponseBadRequest("Body is not JSON (or nested too deeply)")
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         return HttpResponseBadRequest("Not a Telegram update")
     # Answer at once; a worker handles the update (inline in the embedded default).

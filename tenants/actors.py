@@ -25,6 +25,15 @@ SCOPE_MIN_ROLE = {
 }
 
 
+_READ_ROLE = object()  # for_key's default: look the creator's role up
+
+
+def scopes_of_role(role: str) -> frozenset[str]:
+    """The scopes a member of `role` may act in (and so the most a key they mint can do)."""
+    return frozenset(scope for scope, minimum in SCOPE_MIN_ROLE.items()
+                     if role_at_least(role, minimum))
+
+
 @dataclass(frozen=True)
 class Actor:
     """A member (user + role), an API key (scopes) or the system acting on one tenant."""
@@ -37,6 +46,8 @@ class Actor:
     ip: str | None = None
     user_agent: str = ""
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # What the key's creator may still do (None: a key the platform minted, no creator).
+    key_ceiling: frozenset[str] | None = None
 
     @classmethod
     def for_member(cls, membership: Membership, *, via: str = "web", ip: str | None = None,
@@ -45,9 +56,20 @@ class Actor:
                    via=via, ip=ip, user_agent=user_agent)
 
     @classmethod
-    def for_key(cls, api_key: ApiKey, *, ip: str | None = None, user_agent: str = "") -> Actor:
+    def for_key(cls, api_key: ApiKey, *, creator_role: str | None | object = _READ_ROLE,
+                ip: str | None = None, user_agent: str = "") -> Actor:
+        """A key acting; it never grants more than its creator's current role allows.
+
+        `creator_role` is that role when the caller has it at hand (None: the creator is no
+        longer a member); by default it is read from the database."""
+        if creator_role is _READ_ROLE:
+            from tenants.selectors import key_creator_role
+            creator_role = key_creator_role(api_key=api_key)
+        ceiling = None
+        if api_key.created_by_id is not None:
+            ceiling = scopes_of_role(creator_role) if creator_role else frozenset()
         return cls(tenant=api_key.tenant, api_key=api_key, via="api", ip=ip,
-                   user_agent=user_agent, scopes=frozenset(api_key.scopes))
+                   user_agent=user_agent, scopes=frozenset(api_key.scopes), key_ceiling=ceiling)
 
     @classmethod
     def system(cls, tenant: Tenant | None, *, via: str = "system") -> Actor:
@@ -75,6 +97,8 @@ class Actor:
         return self.role is not None and role_at_least(self.role, SCOPE_MIN_ROLE[Scope(scope)])
 
     def _key_can(self, scope: str) -> bool:
+        if self.key_ceiling is not None and scope not in self.key_ceiling:
+            return False
         if Scope.ADMIN in self.scopes or scope in self.scopes:
             return True
         # The seed's knob: with it on, any tenant key may control bots.
@@ -97,6 +121,10 @@ class Actor:
             raise Forbidden(f"This needs a signed-in {Role(minimum).label.lower()} or above.")
 
     def _refusal(self, scope: str) -> str:
+        if self.api_key is not None and self.key_ceiling is not None \
+                and scope not in self.key_ceiling:
+            return (f"This API key's creator can no longer do '{scope}' in this workspace, "
+                    f"so neither can the key.")
         if self.api_key is not None:
             return f"This API key lacks the '{scope}' scope."
         needed = Role(SCOPE_MIN_ROLE[Scope(scope)]).label.lower()

@@ -7,6 +7,7 @@ from tenants.models import (
     AuditEvent,
     Invitation,
     Membership,
+    RecoveryCode,
     Tenant,
     TenantDataKey,
     User,
@@ -30,6 +31,25 @@ class UserAdmin(DjangoUserAdmin):
     ]
     add_fieldsets = [(None, {"classes": ["wide"],
                              "fields": ["email", "password1", "password2"]})]
+
+
+@admin.register(RecoveryCode)
+class RecoveryCodeAdmin(admin.ModelAdmin):
+    """Which accounts hold recovery codes and which were used; never a hash. Rows change only
+    through the services (issue, use, 2FA off)."""
+
+    list_display = ["user", "created_at", "used_at"]
+    list_filter = ["used_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    fields = ["user", "created_at", "used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class MembershipInline(admin.TabularInline):

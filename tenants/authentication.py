@@ -9,7 +9,9 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from rest_framework.exceptions import AuthenticationFailed
 
 from tenants.actors import Actor
+from tenants.models import ApiKey
 from tenants.net import client_ip, user_agent
+from tenants.selectors import key_creator_role
 from tenants.services import api_key_authenticate
 
 
@@ -23,6 +25,12 @@ def presented_key(meta: dict) -> str | None:
     return key or None
 
 
+def key_actor(api_key: ApiKey, meta: dict) -> Actor:
+    """The Actor of a presented key, capped by what its creator may do today."""
+    return Actor.for_key(api_key, creator_role=key_creator_role(api_key=api_key),
+                         ip=client_ip(meta), user_agent=user_agent(meta))
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     """A tenant API key; a presented but invalid key is a 401, never a fall-through."""
 
@@ -33,9 +41,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         api_key = api_key_authenticate(raw)
         if api_key is None:
             raise AuthenticationFailed("The API key is invalid, expired or revoked.")
-        actor = Actor.for_key(api_key, ip=client_ip(request.META),
-                              user_agent=user_agent(request.META))
-        return AnonymousUser(), actor
+        return AnonymousUser(), key_actor(api_key, request.META)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="aitrader"'

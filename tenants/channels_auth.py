@@ -6,13 +6,15 @@ where it would end up in proxy logs. The resolved Actor is put in `scope["actor"
 from __future__ import annotations
 
 import time
+from importlib import import_module
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddlewareStack, get_user
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from dashboard.security import session_is_current
 from tenants.actors import Actor
-from tenants.authentication import presented_key
+from tenants.authentication import key_actor, presented_key
 from tenants.net import client_ip, user_agent
 from tenants.selectors import membership_get_for_user
 from tenants.services import api_key_authenticate
@@ -36,7 +38,7 @@ def _resolve_actor(scope: dict) -> Actor | None:
         api_key = api_key_authenticate(raw)
         if api_key is None:
             return None
-        return Actor.for_key(api_key, ip=client_ip(meta), user_agent=user_agent(meta))
+        return key_actor(api_key, meta)
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         return None
@@ -47,6 +49,20 @@ def _resolve_actor(scope: dict) -> Actor | None:
     if membership is None:
         return None
     return Actor.for_member(membership, via="web", ip=client_ip(meta), user_agent=user_agent(meta))
+
+
+async def actor_now(scope: dict) -> Actor | None:
+    """The caller as its credential stands now: the key read again, the session reloaded
+    from its store (a signed-out session no longer exists there)."""
+    if presented_key(_meta_from_scope(scope)) is not None:
+        return await _resolve_actor(scope)
+    session = scope.get("session")
+    if session is None or not session.session_key:
+        return None
+    fresh = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session.session_key)
+    fresh_scope = {**scope, "session": fresh}
+    fresh_scope["user"] = await get_user(fresh_scope)
+    return await _resolve_actor(fresh_scope)
 
 
 class ActorMiddleware:

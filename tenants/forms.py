@@ -8,7 +8,13 @@ class SignUpForm(forms.Form):
     email = forms.EmailField()
     full_name = forms.CharField(max_length=150, required=False, label="Your name")
     workspace_name = forms.CharField(max_length=120, label="Workspace name")
-    password = forms.CharField(widget=forms.PasswordInput, min_length=10, strip=False)
+
+
+class SignUpPasswordForm(forms.Form):
+    """The sign-up's second step, at the e-mailed link; the service names weak passwords."""
+
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+                               strip=False, label="Choose a password")
 
 
 class LoginForm(forms.Form):
@@ -17,9 +23,10 @@ class LoginForm(forms.Form):
 
 
 class TotpForm(forms.Form):
-    code = forms.CharField(max_length=8, label="6-digit code",
+    # A 6-digit authenticator code, or at the sign-in step a recovery code (xxxxx-xxxxx).
+    code = forms.CharField(max_length=20, label="Code",
                            widget=forms.TextInput(attrs={"autocomplete": "one-time-code",
-                                                         "inputmode": "numeric"}))
+                                                         "autocapitalize": "off"}))
 
 
 class InviteForm(forms.Form):

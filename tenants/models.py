@@ -1,6 +1,8 @@
 """Accounts and tenancy: users, tenants (workspaces), memberships, API keys, invitations."""
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -52,6 +54,28 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+
+class RecoveryCode(models.Model):
+    """A one-time code that stands in for the TOTP code at the second sign-in step.
+
+    Only a keyed hash (HMAC-SHA256 under a pepper of AITRADER_API_KEY_PEPPERS, bound to the
+    user) is stored; the codes are shown once, when issued.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64, editable=False)
+    pepper_version = models.CharField(max_length=16, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "code_hash"],
+                                               name="recovery_code_unique_per_user")]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}{' (used)' if self.used_at else ''}"
 
 
 class Tenant(models.Model):
@@ -153,6 +177,11 @@ class Invitation(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.email} to {self.tenant_id} as {self.role}"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        """What is stored of an invitation's token (SHA-256: the token has 256 random bits)."""
+        return hashlib.sha256(token.encode()).hexdigest()
 
 
 class AuditEvent(TenantScopedModel):

@@ -1,7 +1,35 @@
-"""Where a request comes from, trusting X-Forwarded-For only from configured proxies."""
+"""Where a request comes from, trusting X-Forwarded-* only from configured proxies."""
 from __future__ import annotations
 
+import ipaddress
+from functools import lru_cache
+
 from django.conf import settings
+
+FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+
+
+@lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def is_trusted_proxy(address: str | None) -> bool:
+    """Whether `address` (a peer's IP) is one of AITRADER_TRUSTED_PROXIES."""
+    try:
+        peer = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return False
+    return any(peer in network
+               for network in _networks(tuple(settings.AITRADER_TRUSTED_PROXIES)))
+
+
+def drop_untrusted_forwarding(meta: dict) -> None:
+    """Remove X-Forwarded-* headers a peer that is not a trusted proxy sent: only our proxy
+    may say which scheme or client a request had."""
+    if not is_trusted_proxy(meta.get("REMOTE_ADDR")):
+        for header in FORWARDED_HEADERS:
+            meta.pop(header, None)
 
 
 def client_ip(meta: dict) -> str | None:
@@ -12,7 +40,7 @@ def client_ip(meta: dict) -> str | None:
     """
     remote = meta.get("REMOTE_ADDR") or None
     hops = settings.AITRADER_TRUSTED_PROXY_COUNT
-    if hops <= 0:
+    if hops <= 0 or not is_trusted_proxy(remote):
         return remote
     forwarded = [a.strip() for a in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
     if len(forwarded) < hops:

@@ -1,7 +1,8 @@
 """Reads of the tenants app."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
 
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Tenant, User
 
@@ -33,9 +34,36 @@ def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
             .order_by("-created_at"))
 
 
+def key_creator_role(*, api_key: ApiKey) -> str | None:
+    """The current role, in the key's tenant, of the member who minted `api_key` (None when
+    they are no longer a member, or the platform minted it)."""
+    if hasattr(api_key, "creator_role"):  # read with the key (api_key_authenticate)
+        return api_key.creator_role
+    if api_key.created_by_id is None:
+        return None
+    return (Membership.objects.for_tenant(api_key.tenant_id)
+            .filter(user_id=api_key.created_by_id).values_list("role", flat=True).first())
+
+
+def key_creator_role_subquery() -> Subquery:
+    """`key_creator_role` as a subquery, to read it in the query that loads the key."""
+    # The outer row is an ApiKey, so the tenant is the key's own: scoped by OuterRef.
+    return Subquery(Membership.objects.filter(
+        tenant_id=OuterRef("tenant_id"), user_id=OuterRef("created_by_id")
+    ).values("role")[:1])
+
+
 def invitation_list_pending(*, tenant: Tenant) -> QuerySet[Invitation]:
     """Invitations not yet accepted."""
     return Invitation.objects.for_tenant(tenant).filter(accepted_at__isnull=True)
+
+
+def invitation_get_open(*, token: str) -> Invitation | None:
+    """The unused, unexpired invitation `token` opens, with its tenant and inviter; else None.
+    The token is the credential here, so no tenant scope applies."""
+    return (Invitation.objects.select_related("tenant", "invited_by")
+            .filter(token_hash=Invitation.hash_token(token), accepted_at__isnull=True,
+                    expires_at__gt=timezone.now()).first())
 
 
 def audit_event_list(*, tenant: Tenant) -> QuerySet[AuditEvent]:

@@ -5,3 +5,8 @@ from django.dispatch import Signal
 # key): kwargs tenant_id, name, field, reason. Never carries secret material; notifications
 # turns it into an alert. Sent at once, not on commit: the failing transaction rolls back.
 vault_failure = Signal()
+
+# Sent once the transaction commits, when a grant ends or changes: an API key revoked, a member
+# removed or given another role (kwargs tenant_id, and user_id or key_id). The live feed closes
+# or re-checks the sockets it concerns; a lost signal is caught by their periodic re-check.
+access_changed = Signal()

@@ -1,11 +1,20 @@
 """Account pages under /accounts/."""
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
+from django.views.generic import TemplateView
 
 from tenants import views
 
 urlpatterns = [
     path("signup/", views.sign_up, name="signup"),
+    path("signup/sent/", TemplateView.as_view(
+        template_name="accounts/message.html",
+        extra_context={"title": "Check your e-mail",
+                       "text": "We sent a message to the address you gave. It tells you how to "
+                               "go on: a link to choose your password and finish, or, if the "
+                               "address already has an account, how to sign in."}),
+        name="signup_sent"),
+    path("signup/confirm/<str:token>/", views.signup_confirm, name="signup_confirm"),
     path("login/", views.login_view, name="login"),
     path("login/2fa/", views.login_2fa, name="login_2fa"),
     path("logout/", views.logout_view, name="logout"),

@@ -5,11 +5,34 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.sessions.backends.base import SessionBase
 from django.http import Http404, HttpRequest
 
 from aitrader.errors import NotFound, ServiceError
 from tenants.actors import Actor
+from tenants.models import User
 from tenants.net import client_ip, user_agent
+
+# Set when this session passed a second factor (the sign-in's code step, or confirming a code
+# while setting 2FA up); holds the user's id so it cannot outlive a change of user.
+SESSION_SECOND_FACTOR_KEY = "_2fa_user_id"
+
+
+def remember_second_factor(session: SessionBase, user: User) -> None:
+    """Record that this session proved `user`'s second factor."""
+    session[SESSION_SECOND_FACTOR_KEY] = user.pk
+
+
+def forget_second_factor(session: SessionBase) -> None:
+    """The second factor is off: nothing the session proved with it counts any more."""
+    session.pop(SESSION_SECOND_FACTOR_KEY, None)
+
+
+def second_factor_passed(request: HttpRequest) -> bool:
+    """Whether the signed-in user has 2FA on and this session passed it."""
+    user = request.user
+    return bool(user.is_authenticated and user.totp_enabled
+                and request.session.get(SESSION_SECOND_FACTOR_KEY) == user.pk)
 
 
 def member_actor(request: HttpRequest) -> Actor:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.test import Client
 from rest_framework.test import APIClient
 
 from tenants.actors import Actor
 from tenants.models import ApiKey, Membership, Role, Tenant, User
 from tenants.plans import Plan
-from tenants.services import api_key_issue, tenant_create
+from tenants.services import api_key_issue, tenant_create, totp_begin
+from tenants.web import remember_second_factor
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -48,6 +50,21 @@ class World:
 
 def make_user(email: str) -> User:
     return User.objects.create_user(email, PASSWORD)
+
+
+def client_past_second_factor(user: User) -> Client:
+    """A browser signed in as `user` with 2FA on and passed, as the two-step sign-in leaves
+    it: what Django admin needs of a staff account."""
+    if not user.totp_enabled:
+        totp_begin(user=user)
+        User.objects.filter(pk=user.pk).update(totp_enabled=True)
+        user.totp_enabled = True
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    remember_second_factor(session, user)
+    session.save()
+    return client
 
 
 def owner_actor(tenant: Tenant) -> Actor:

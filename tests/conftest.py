@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from tests.base import World, build_world
+from tests.base import World, build_world, client_past_second_factor
 
 # Local stand-ins of the outside world, available to every test.
 pytest_plugins = ["tests.fakes.binance"]
@@ -22,3 +22,9 @@ def _clear_cache():
 def world(db) -> World:
     """alice (owner of A), bob (viewer of A), charlie (owner of B), read/control keys."""
     return build_world()
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    """pytest-django's admin browser, past the second factor that admin asks of staff."""
+    return client_past_second_factor(admin_user)

@@ -18,13 +18,14 @@ from tenants.models import (
     AuditEvent,
     Invitation,
     Membership,
+    RecoveryCode,
     Role,
     Tenant,
     TenantDataKey,
     User,
     VaultEntry,
 )
-from tenants.services import api_key_issue
+from tenants.services import api_key_issue, recovery_codes_issue
 from tenants.vault import store_secret
 
 Factory = Callable[[Tenant], models.Model]
@@ -64,6 +65,13 @@ def make_invitation(tenant: Tenant) -> Invitation:
     return Invitation.objects.create(
         tenant=tenant, email=f"invitee{next(_counter)}@example.com", role=Role.VIEWER,
         token_hash=f"{next(_counter):064d}", expires_at=timezone.now() + timedelta(days=1))
+
+
+@factory(RecoveryCode)
+def make_recovery_code(tenant: Tenant) -> RecoveryCode:
+    owner = Membership.objects.for_tenant(tenant).filter(role=Role.OWNER).first().user
+    recovery_codes_issue(user=owner)
+    return RecoveryCode.objects.filter(user=owner).first()
 
 
 @factory(AuditEvent)

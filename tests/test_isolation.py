@@ -70,6 +70,7 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
 # id-carrying URLs that are not tenant objects, with the reason.
 EXEMPT_OBJECT_URLS = {
     "accept_invitation": "a one-time token bound to an e-mail; tested in test_members",
+    "signup_confirm": "a signed sign-up token, not a tenant object (test_signup_enumeration)",
     "password_reset_confirm": "Django's signed reset token, not a tenant object",
     "notifications:telegram_webhook": "a secret path segment, checked with a header secret",
 }

@@ -20,6 +20,10 @@ for _entry in env_list("AITRADER_API_KEY_PEPPERS"):
 from aitrader.settings.base import *  # noqa: E402,F401,F403
 
 DEBUG = False
+# Mail really leaves: SMTP unless EMAIL_BACKEND says otherwise (tenants.checks refuses a
+# backend that keeps it local).
+AITRADER_PRODUCTION = True
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 SECURE_SSL_REDIRECT = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)

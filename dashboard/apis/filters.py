@@ -8,6 +8,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions
+from rest_framework.filters import OrderingFilter
 
 from trading.models import BacktestRun, Bot, EquitySnapshot, Fill, Order, Position, Thought, Trade
 
@@ -25,9 +29,41 @@ class ListFilterBackend(DjangoFilterBackend):
         if filterset_class is None or filterset_class.base_filters.keys().isdisjoint(
                 request.query_params.keys()):
             return queryset
+        _refuse_empty_typed_values(filterset_class, request.query_params)
         return super().filter_queryset(request, queryset, view)
 
 
+def _refuse_empty_typed_values(filterset_class, params) -> None:
+    """`?since=` or `?bot=` is not a time or a number (django-filter would drop the filter
+    and answer as if it had not been given); an empty free-text filter still matches all."""
+    for name, declared in filterset_class.base_filters.items():
+        if params.get(name) == "" and not issubclass(declared.field_class, forms.CharField):
+            raise exceptions.ValidationError({name: ["Give a value or leave the filter out."]})
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """`?ordering=` over the fields a view lists in `ordering_fields`, else a 400 naming them.
+
+    DRF's own filter raises ImproperlyConfigured (a 500) on a view that lists none, such as
+    the CSV exports, and silently ignores unknown fields elsewhere."""
+
+    def get_ordering(self, request, queryset, view):
+        params = request.query_params.get(self.ordering_param)
+        if not params:
+            return self.get_default_ordering(view)
+        allowed = list(getattr(view, "ordering_fields", None) or [])
+        if not allowed or allowed == "__all__":
+            raise exceptions.ValidationError(
+                {self.ordering_param: ["This list cannot be reordered."]})
+        fields = [term.strip() for term in params.split(",") if term.strip()]
+        unknown = [term for term in fields if term.lstrip("-") not in allowed]
+        if unknown:
+            raise exceptions.ValidationError({self.ordering_param: [
+                f"Order by one of {', '.join(allowed)} (prefix - for descending)."]})
+        return fields
+
+
+@extend_schema_field(OpenApiTypes.INT64)
 class WholeNumberFilter(django_filters.NumberFilter):
     """An integer a database column holds; a fraction or a number past 64 bits is a 400 (as a
     plain NumberFilter it reached the database and was a 500; found by schemathesis)."""

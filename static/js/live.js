@@ -10,7 +10,9 @@
   var A = global.Aitrader = global.Aitrader || {};
 
   var MAX_DELAY_MS = 30000;
-  // Close codes of dashboard/consumers.py: signed out, forbidden, no such bot, too many.
+  // Close codes of dashboard/consumers.py: signed out (or key revoked, member removed),
+  // forbidden, no such bot: stop; too many: retry slowly; role changed (4409) and anything
+  // else: reconnect with backoff.
   var CLOSE_UNAUTHENTICATED = 4401;
   var CLOSE_FORBIDDEN = 4403;
   var CLOSE_NOT_FOUND = 4404;

@@ -53,13 +53,15 @@ def test_a_viewer_or_trader_session_cannot_create_an_account(world, role):
     assert not ExchangeAccount.objects.exists()
 
 
-def test_a_key_cannot_create_an_account_even_with_the_admin_scope(world):
+def test_only_a_key_with_the_admin_scope_creates_an_account(world):
     _row, admin_key = api_key_issue(tenant=world.tenant_a, actor=owner_actor(world.tenant_a),
                                     name="admin", scopes=["read", "admin"])
-    for key in (world.control_key_a, admin_key):
-        response = world.client_with_key(key).post(ACCOUNTS, PAPER, format="json")
-        assert response.status_code == 403, key
+    refused = world.client_with_key(world.control_key_a).post(ACCOUNTS, PAPER, format="json")
+    assert refused.status_code == 403
     assert not ExchangeAccount.objects.exists()
+    created = world.client_with_key(admin_key).post(ACCOUNTS, PAPER, format="json")
+    assert created.status_code == 201
+    assert ExchangeAccount.objects.for_tenant(world.tenant_a).count() == 1
 
 
 def test_a_live_account_needs_the_pro_plan(world, admin):

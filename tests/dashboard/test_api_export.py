@@ -14,6 +14,8 @@ from django.test import AsyncClient
 from dashboard.export import HEADER
 from tenants.models import Tenant
 from tenants.plans import Plan
+from tenants.services import api_key_issue
+from tests.base import owner_actor
 from tests.factories import make
 from trading.models import Bot, Trade
 
@@ -178,11 +180,25 @@ def test_a_read_key_on_the_pro_plan_exports(reader, bot):
     assert len(rows(reader.get(EXPORT))) == 1
 
 
-def test_a_key_with_the_export_scope_exports_on_the_free_plan(world, bot):
+@pytest.mark.parametrize("scopes", [["export"], ["admin"], ["read", "export", "control"]])
+def test_no_key_lifts_the_free_plans_refusal(world, bot, scopes):
     trade(bot)
+    _, full_key = api_key_issue(tenant=world.tenant_a, actor=owner_actor(world.tenant_a),
+                                name="exporter", scopes=scopes)
     _set_plan(world.tenant_a, Plan.FREE)
-    response = world.client_with_key(world.control_key_a, header="x-api-key").get(EXPORT)
-    assert len(rows(response)) == 1
+    response = world.client_with_key(full_key, header="x-api-key").get(EXPORT)
+    assert response.status_code == 402
+    assert response.json()["error"]["code"] == "plan_limit"
+
+
+def test_an_export_only_key_exports_on_pro_but_reads_nothing_else(world, bot):
+    trade(bot)
+    _, full_key = api_key_issue(tenant=world.tenant_a, actor=owner_actor(world.tenant_a),
+                                name="exporter", scopes=["export"])
+    client = world.client_with_key(full_key)
+    assert len(rows(client.get(EXPORT))) == 1
+    refused = client.get("/api/v1/bots/")
+    assert refused.status_code == 403 and "'read'" in refused.json()["error"]["message"]
 
 
 def test_a_viewer_session_on_pro_exports(world, bot):

@@ -35,10 +35,10 @@ def test_an_event_published_by_a_worker_process_reaches_only_its_tenants_clients
 
     async def scenario():
         mine = WebsocketCommunicator(application, "/ws/live", headers=[
-            (b"origin", b"http://testserver"),
+            (b"host", b"testserver"), (b"origin", b"http://testserver"),
             (b"authorization", f"Bearer {world.read_key_a}".encode())])
         theirs = WebsocketCommunicator(application, "/ws/live", headers=[
-            (b"origin", b"http://testserver"),
+            (b"host", b"testserver"), (b"origin", b"http://testserver"),
             (b"authorization", f"Bearer {world.read_key_b}".encode())])
         assert (await mine.connect())[0] and (await theirs.connect())[0]
         from asgiref.sync import sync_to_async

@@ -7,8 +7,10 @@ in-memory channel layer, market source and scheduler all live inside it, exactly
 """
 from __future__ import annotations
 
+import shutil
 import time
 from functools import partial
+from pathlib import Path
 
 from daphne.testing import DaphneProcess
 from django.conf import settings
@@ -24,6 +26,8 @@ SECONDS_PER_CANDLE = 0.5
 TICK_SECONDS = 0.1
 HISTORY_CANDLES = 60
 SAMPLE_CANDLES = 20_000  # ~2.7 hours of half-second candles: longer than any test run
+# Mail the server sends (sign-up links) lands here, one file per message, for the tests to read.
+MAIL_DIR = Path(__file__).resolve().parents[2] / "test-output" / "mail"
 
 
 class WallClockMarket(SteppingMarket):
@@ -61,6 +65,8 @@ def _serve_setup(holder: dict) -> None:
     from trading.scheduler import EmbeddedScheduler
 
     settings.AITRADER_ENGINE_TICK_SECONDS = TICK_SECONDS
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(MAIL_DIR)
     forget_local_memo()
     set_market_source("binance", WallClockMarket())
     holder["scheduler"] = EmbeddedScheduler(interval=TICK_SECONDS)
@@ -83,6 +89,8 @@ class LiveServer:
 
     def start(self, timeout: float = 20) -> LiveServer:
         connections.close_all()  # a forked child must not share the parent's DB connection
+        shutil.rmtree(MAIL_DIR, ignore_errors=True)
+        MAIL_DIR.mkdir(parents=True)
         self.process.start()
         if not self.process.ready.wait(timeout):
             error = "" if self.process.errors.empty() else self.process.errors.get()[1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tenants.models import Tenant
 from tenants.plans import Plan
+from tests.e2e.server import MAIL_DIR
 from trading.models import Bot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -45,12 +47,26 @@ class Tab:
         assert not self.problems, self.problems
 
 
+def emailed_link(address: str, pattern: str) -> str:
+    """The newest link matching `pattern` in the mail the server sent to `address`."""
+    for path in sorted(MAIL_DIR.glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True):
+        text = path.read_text()
+        match = re.search(pattern, text)
+        if f"To: {address}" in text and match:
+            return match.group(0)
+    raise AssertionError(f"no e-mail to {address} with a link like {pattern}")
+
+
 def sign_up(tab: Tab, email: str, workspace: str) -> None:
+    """Both steps, as a customer does them: the form, then the password at the e-mailed link."""
     page = tab.page
     page.goto("/accounts/signup/")
     page.fill("input[name=email]", email)
     page.fill("input[name=full_name]", workspace.split()[0])
     page.fill("input[name=workspace_name]", workspace)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Check your e-mail")
+    page.goto(emailed_link(email, r"http://\S+/accounts/signup/confirm/\S+/"))
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     expect(page.locator("h1")).to_have_text(workspace)

@@ -45,10 +45,19 @@ def test_it_sends_the_strict_directives(page):
         assert set(policy[directive]) == sources, directive
 
 
-def test_scripts_need_self_or_the_nonce_and_nothing_unsafe(page):
+def test_pages_run_only_scripts_with_the_nonce_and_nothing_unsafe(page):
     sources = policy_of(page)["script-src"]
+    assert "'self'" not in sources, "a same-origin file without the nonce must not run"
+    assert [s for s in sources if s.startswith("'nonce-")] == sources
+    assert not [s for s in sources if s in UNSAFE], sources
+
+
+@pytest.mark.django_db
+def test_only_the_admin_also_allows_its_own_static_scripts():
+    sources = policy_of(Client().get("/admin/login/"))["script-src"]
     assert "'self'" in sources
     assert not [s for s in sources if s in UNSAFE], sources
+    assert "'self'" not in policy_of(Client().get("/accounts/login/"))["script-src"]
 
 
 def test_every_script_tag_carries_this_responses_nonce(page):

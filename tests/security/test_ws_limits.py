@@ -13,6 +13,7 @@ from dashboard.ratelimits import RedisSlots, ws_slot_keys
 from tenants.actors import Actor
 from tenants.services import api_key_issue
 from tests.base import owner_actor
+from tests.live import refusal_code
 from tests.security.conftest import REDIS_URL, free_port
 
 ORIGIN = (b"origin", b"http://testserver")
@@ -20,9 +21,13 @@ pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.services]  # a real Redis: run by .ci/run and with REDIS_URL set
 
 
+def _communicator(key: str) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, "/ws/live", headers=[
+        (b"host", b"testserver"), ORIGIN, (b"authorization", f"Bearer {key}".encode())])
+
+
 async def _connect(key: str) -> tuple[WebsocketCommunicator, tuple]:
-    communicator = WebsocketCommunicator(application, "/ws/live", headers=[
-        ORIGIN, (b"authorization", f"Bearer {key}".encode())])
+    communicator = _communicator(key)
     return communicator, await communicator.connect()
 
 
@@ -61,7 +66,7 @@ def test_a_tenant_gets_at_most_its_connections(world, settings, backend, request
     async def scenario():
         first, second = await _connect(keys[0]), await _connect(keys[1])
         assert first[1][0] and second[1][0]
-        assert (await _connect(keys[2]))[1] == (False, 4429)
+        assert await refusal_code(_communicator(keys[2])) == 4429
         other_tenant = await _connect(world.read_key_b)
         assert other_tenant[1][0], "another tenant is not affected"
         await first[0].disconnect()
@@ -79,7 +84,7 @@ def test_a_slot_held_by_another_process_counts(world, shared):
     assert other_process.take(slot_keys, "other-process:1")
 
     async def scenario():
-        assert (await _connect(world.read_key_a))[1] == (False, 4429)
+        assert await refusal_code(_communicator(world.read_key_a)) == 4429
         other_process.release(slot_keys, "other-process:1")
         communicator, result = await _connect(world.read_key_a)
         assert result[0]
@@ -94,7 +99,7 @@ def test_a_crashed_processes_slots_lapse(world, shared):
         RedisSlots(REDIS_URL).take(slot_keys, "crashed:1")
 
         async def refused():
-            assert (await _connect(world.read_key_a))[1] == (False, 4429)
+            assert await refusal_code(_communicator(world.read_key_a)) == 4429
         run(refused)
         clock.shift(3 * shared.AITRADER_WS_HEARTBEAT_SECONDS + 1)  # no heartbeat refreshed it
 
@@ -121,5 +126,5 @@ def test_a_dead_redis_refuses_new_connections(world, settings):
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
 
     async def scenario():
-        assert (await _connect(world.read_key_a))[1] == (False, 1013)
+        assert await refusal_code(_communicator(world.read_key_a)) == 1013
     run(scenario)

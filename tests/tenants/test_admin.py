@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, User
 from tenants.services import membership_invite, totp_begin
-from tests.base import owner_actor
+from tests.base import client_past_second_factor, owner_actor
 from tests.factories import MODEL_FACTORIES, make
 
 TENANTS_MODELS = list(apps.get_app_config("tenants").get_models())
@@ -27,9 +27,7 @@ def staff(world) -> Client:
         if not model._default_manager.exists() and model in MODEL_FACTORIES:
             make(model, tenant)
     root = User.objects.create_superuser("root@example.com", "root-pass-phrase-1")
-    client = Client()
-    client.force_login(root)
-    return client
+    return client_past_second_factor(root)  # admin needs the second factor of staff
 
 
 def _object_of(model) -> object:

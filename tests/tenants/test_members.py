@@ -218,14 +218,16 @@ def test_it_refuses_an_unknown_token(team):
         invitation_accept(token="made-up", user=team.charlie)
 
 
-def test_it_accepts_through_the_link_and_switches_to_the_new_tenant(team):
+def test_it_accepts_through_the_link_and_switches_to_the_new_tenant_when_asked(team):
+    # The link opens a confirmation page (tests/tenants/test_invitation_confirm.py); its
+    # "Join and open it" button joins and switches.
     token = _invite(team)
     frank = make_user("frank@example.com")
     tenant_create(name="Frank's own", slug="frank", owner=frank)
     client = _signed_in(frank)
-    response = client.get(f"/accounts/invitations/{token}/", follow=True)
+    response = client.post(f"/accounts/invitations/{token}/", {"switch": "1"}, follow=True)
     assert response.status_code == 200
-    assert b"You joined Tenant A." in response.content
+    assert b"You joined Tenant A as Trader." in response.content
     assert client.get(ME).json()["tenant"]["slug"] == "tenant-a"
 
 

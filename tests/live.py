@@ -1,0 +1,19 @@
+"""Helpers for /ws/live tests: a refused socket is accepted, then closed with its code."""
+from __future__ import annotations
+
+from channels.testing import WebsocketCommunicator
+
+
+async def next_close_code(communicator: WebsocketCommunicator, timeout: float = 5) -> int:
+    """The code of the next close frame the server sends (events before it are skipped)."""
+    while True:
+        message = await communicator.receive_output(timeout)
+        if message["type"] == "websocket.close":
+            return message.get("code")
+
+
+async def refusal_code(communicator: WebsocketCommunicator, timeout: float = 5) -> int:
+    """Connect, expecting a refusal; the close code it came with."""
+    connected, _ = await communicator.connect(timeout)
+    assert connected, "a refusal accepts the handshake so that its close code reaches the client"
+    return await next_close_code(communicator, timeout)
