@@ -38,6 +38,7 @@ SMA = BacktestConfig(strategy="sma_cross", params={"fast": 10, "slow": 20}, cash
                      fee=0.001)
 SWEEP_GRID = {"fast": list(range(2, 22, 2)), "slow": list(range(25, 75, 5))}  # 10 x 10
 TARGET_RATE, TARGET_MB, TARGET_SWEEP_S = 3_000_000, 500, 10.0
+TARGET_INGEST_ROWS_S = 2_000_000  # issue 15: CSV ingest
 
 
 def machine() -> str:
@@ -119,6 +120,22 @@ def bench_fill_loops(count: int) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
+def bench_csv(count: int) -> dict:
+    """Seconds to write and read back `count` candles as CSV: the column-wise reader that
+    load_csv uses, and the row-by-row reader it falls back to (on 100k rows, scaled)."""
+    from trading.candles import _load_rows, load_csv, write_csv
+    candles = random_walk_candles(count, seed=11)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "candles.csv"
+        write_s, _ = timed(write_csv, path, candles)
+        read_s, _ = timed(load_csv, path)
+        small = Path(directory) / "small.csv"
+        write_csv(small, candles[:100_000])
+        rows_s, _ = timed(_load_rows, small)
+    return {"write": write_s, "read": read_s, "rows_per_s": count / read_s,
+            "row_by_row_per_s": 100_000 / rows_s}
+
+
 def bench_sample_files() -> tuple[float, int]:
     """Seconds to write the replay sample files into an empty directory, and their count."""
     with tempfile.TemporaryDirectory() as directory:
@@ -160,6 +177,13 @@ def main() -> None:
     compiled, reference = bench_fill_loops(args.candles)
     print(f"fill loop alone: compiled {compiled / 1e6:.0f}M candles/s, plain-Python reference "
           f"{reference / 1e3:.0f}k candles/s ({compiled / reference:.0f}x)")
+
+    io = bench_csv(args.candles)
+    print(f"CSV: {args.candles:,} candles written in {io['write']:.2f} s, read and validated in "
+          f"{io['read']:.2f} s -> {io['rows_per_s'] / 1e6:.2f}M rows/s "
+          f"[{verdict(io['rows_per_s'] >= TARGET_INGEST_ROWS_S)} >= "
+          f"{TARGET_INGEST_ROWS_S / 1e6:.0f}M]; the row-by-row reader (ISO timestamps, bad "
+          f"files) {io['row_by_row_per_s'] / 1e3:.0f}k rows/s")
 
     seconds, files = bench_sample_files()
     print(f"replay sample files (first `make run`): {files} files written in {seconds:.2f} s")
