@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -31,6 +31,14 @@ def _export_refusal(plan: str) -> str | None:
     return None
 
 
+def _given(query: QueryDict) -> QueryDict:
+    """The filters the form was given a value for: the API refuses an empty date filter
+    (the form submits every field, filled or not)."""
+    given = QueryDict(mutable=True)
+    given.update({name: value for name, value in query.items() if value})
+    return given
+
+
 @member_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     """The tenant's audit log, newest first, filtered and paginated (admin+ only)."""
@@ -46,6 +54,6 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "page": page,
         "query": query.urlencode(),
         "actions": events.order_by("action").values_list("action", flat=True).distinct(),
-        "export_url": f"{reverse('api:audit-export')}?{query.urlencode()}",
+        "export_url": f"{reverse('api:audit-export')}?{_given(query).urlencode()}",
         "export_refusal": _export_refusal(request.tenant.plan),
     })

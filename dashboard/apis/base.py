@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.http import Http404
 from rest_framework import generics, viewsets
 
+from aitrader.errors import ValidationFailed
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.permissions import TenantScopePermission
@@ -32,6 +33,10 @@ class _TenantScoped:
     def tenant(self) -> Tenant:
         return self.request.auth.tenant
 
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)  # 401, 403, 429 first
+        _refuse_repeated_parameters(request)
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no tenant
             return self.get_tenant_queryset(0).none()
@@ -45,6 +50,14 @@ class _TenantScoped:
             return super().get_object()
         except (ValueError, TypeError, OverflowError):
             raise Http404 from None  # a malformed or huge id is as missing as another tenant's
+
+
+def _refuse_repeated_parameters(request) -> None:
+    """Every query parameter of this API takes one value: given twice, Django would keep the
+    last one and the caller would not learn which filter or page applied."""
+    for name, values in request.query_params.lists():
+        if len(values) > 1:
+            raise ValidationFailed(f"'{name}' is given more than once.", field=name)
 
 
 class TenantAPIView(_TenantScoped, generics.GenericAPIView):

@@ -6,6 +6,8 @@ the same fields for the OpenAPI schema and single-object reads.
 """
 from __future__ import annotations
 
+import re
+
 from django.db.models import DecimalField
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -24,6 +26,9 @@ from dashboard.apis.filters import (
 )
 from trading import selectors
 from trading.models import EquitySnapshot, Fill, Order, Position, Thought, Trade
+
+# A whole number as the schema's `integer` reads it: digits, an optional minus, 64 bits.
+SIGNED_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")
 
 
 class ValuesReadViewSet(TenantViewSet):
@@ -153,20 +158,23 @@ class EquityViewSet(ValuesReadViewSet):
         responses={200: {"type": "array", "items": {"type": "object"}}})
     @action(detail=False)
     def portfolio(self, request):
-        points = _bounded_int(request.query_params.get("points"), 500, 10, 5000)
+        params = request.query_params
         series = selectors.equity_portfolio(
-            tenant=self.tenant, since_ts=_bounded_int(request.query_params.get("since_ts"), None),
-            until_ts=_bounded_int(request.query_params.get("until_ts"), None), points=points)
+            tenant=self.tenant, since_ts=_bounded_int(params, "since_ts", None),
+            until_ts=_bounded_int(params, "until_ts", None),
+            points=_bounded_int(params, "points", 500, 10, 5000))
         return Response(series)
 
 
-def _bounded_int(raw, default, low: int = 0, high: int = 2**62):
+def _bounded_int(params, name: str, default, low: int = 0, high: int = 2**62):
+    """`params[name]` as a whole number clamped to [low, high], or `default` when absent.
+    An empty or non-integer value is a 400 naming it (int() alone would take "+5", " 5" or
+    "1_0", and "" used to mean the default)."""
     from aitrader.errors import ValidationFailed
 
-    if raw in (None, ""):
+    raw = params.get(name)
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"'{raw}' is not a whole number.") from None
-    return min(max(value, low), high)
+    if not SIGNED_WHOLE_NUMBER.fullmatch(raw):
+        raise ValidationFailed(f"'{raw}' is not a whole number.", field=name)
+    return min(max(int(raw), low), high)

@@ -164,3 +164,45 @@ def test_the_docs_script_is_served_as_javascript(docs):
         assert response.status_code == 200
         assert "javascript" in response["Content-Type"]
         assert "SwaggerUIBundle" in response.content.decode()
+
+
+# --- error responses and enums (schemathesis checks answers against these) --------------------
+
+def _operations(schema: dict):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield method, path, operation
+
+
+def test_every_operation_documents_its_error_responses_in_the_error_shape(schema):
+    for method, path, operation in _operations(schema):
+        expected = {"400", "401", "403", "429"} | ({"404"} if "{id}" in path else set())
+        documented = operation["responses"]
+        assert expected <= set(documented), (method, path, expected - set(documented))
+        for status in expected:
+            content = documented[status]["content"]["application/json"]
+            assert content["schema"] == {"$ref": "#/components/schemas/Error"}, (method, path)
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+    assert set(error["properties"]["error"]["required"]) == {"code", "message"}
+
+
+def _enum_values(schema: dict, node: dict) -> set:
+    """Every value an enum-typed property may take, through $ref / allOf / oneOf / anyOf."""
+    if "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    values = set(node.get("enum", []))
+    for key in ("allOf", "oneOf", "anyOf"):
+        for part in node.get(key, []):
+            values |= _enum_values(schema, part)
+    return values
+
+
+def test_reconcile_status_lists_every_value_the_api_returns(schema):
+    from trading.models import ReconcileStatus
+
+    prop = schema["components"]["schemas"]["ExchangeAccount"]["properties"]["reconcile_status"]
+    # Every outcome of a reconciliation, and "" for an account never reconciled.
+    assert _enum_values(schema, prop) == {*ReconcileStatus.values, ""}
+    assert "ReconcileStatusEnum" in schema["components"]["schemas"]
