@@ -14,18 +14,14 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from tests.base import PASSWORD, owner_actor
-from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET, binance_markets
+from tests.fakes.binance import binance_markets
+from tests.trading.conftest import make_live_bot
 from trading import selectors
 from trading.credentials import set_live_connection
 from trading.engine import run_tick
 from trading.exchanges.factory import live_exchange
 from trading.models import Bot, Order, Thought
 from trading.services import orders
-from trading.services.accounts import exchange_account_create
-from trading.services.bots import bot_create
-from trading.services.credentials import exchange_credentials_save
-from trading.signals import bot_auto_paused
 
 CANDLE = 1_700_000_040_000
 
@@ -43,29 +39,10 @@ def _closed_port_url() -> str:
 
 
 @pytest.fixture
-def pauses():
-    sent: list[dict] = []
-
-    def receiver(sender, **kwargs):
-        sent.append(kwargs)
-
-    bot_auto_paused.connect(receiver, weak=False)
-    yield sent
-    bot_auto_paused.disconnect(receiver)
-
-
-@pytest.fixture
 def holding_bot(world, binance_live, market) -> Bot:
     """A running live bot holding the BTC it bought through the stand-in."""
-    tenant, actor = world.tenant_a, owner_actor(world.tenant_a)
-    account = exchange_account_create(tenant=tenant, actor=actor, label="live",
-                                      exchange_id="binance", mode="live")
-    exchange_credentials_save(tenant=tenant, actor=actor, account_id=account.pk,
-                              api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, password=PASSWORD)
-    bot = bot_create(tenant=tenant, actor=actor, name="live", account_id=account.pk,
-                     symbol="BTC/USDT", timeframe="1m", strategy="sma_cross",
-                     parameters={"fast": 3, "slow": 8},
-                     breakers={"exchange_errors": 3, "disconnect_seconds": 60})
+    bot = make_live_bot(world.tenant_a,
+                        breakers={"exchange_errors": 3, "disconnect_seconds": 60})
     buy, _ = orders.order_intent_create(bot=bot, candle_ts=CANDLE, action="entry", side="buy",
                                         amount=Decimal("0.02"))
     orders.order_sync(bot=bot, order=buy, exchange=live_exchange(bot.account))

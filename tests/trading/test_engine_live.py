@@ -7,18 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from tests.base import PASSWORD, owner_actor
-from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET, binance_markets
-from tests.trading.conftest import make_paper_bot
+from tests.fakes.binance import binance_markets
+from tests.trading.conftest import make_live_bot, make_paper_bot
 from trading.credentials import reset_live_connections, set_live_connection
 from trading.engine import run_tick
 from trading.exchanges.factory import WallClockSource, reset_market_sources, set_market_source
 from trading.marketdata import forget_local_memo
 from trading.models import Bot, Order
 from trading.sampledata import generate
-from trading.services.accounts import exchange_account_create
-from trading.services.bots import bot_create
-from trading.services.credentials import exchange_credentials_save
 from trading.services.orders import order_intent_create
 
 KLINES = "/api/v3/klines"
@@ -52,14 +48,7 @@ def test_bots_of_three_tenants_cost_one_exchange_request(world, stand_in):
 
 
 def _live_bot(tenant) -> Bot:
-    actor = owner_actor(tenant)
-    account = exchange_account_create(tenant=tenant, actor=actor, label="live",
-                                      exchange_id="binance", mode="live")
-    exchange_credentials_save(tenant=tenant, actor=actor, account_id=account.pk,
-                              api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, password=PASSWORD)
-    return bot_create(tenant=tenant, actor=actor, name="live", account_id=account.pk,
-                      symbol="BTC/USDT", timeframe="1m", strategy="sma_cross",
-                      parameters={"fast": 3, "slow": 8}, breakers={"exchange_errors": 3})
+    return make_live_bot(tenant, breakers={"exchange_errors": 3})
 
 
 def test_repeated_exchange_errors_pause_a_live_bot_with_the_reason(world, stand_in, market):

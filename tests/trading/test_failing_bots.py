@@ -13,46 +13,22 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from tests.base import PASSWORD, owner_actor
-from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET
-from tests.trading.conftest import make_paper_bot
+from tests.base import owner_actor
+from tests.trading.conftest import make_live_bot, make_paper_bot
 from trading.engine import run_tick
 from trading.exchanges.factory import exchange_for
 from trading.models import Bot, Order, Thought
-from trading.services.accounts import exchange_account_create
-from trading.services.bots import bot_create
-from trading.services.credentials import exchange_credentials_remove, exchange_credentials_save
+from trading.services.credentials import exchange_credentials_remove
 from trading.services.orders import order_intent_create
-from trading.signals import bot_auto_paused
 from trading.strategies import STRATEGIES
 from trading.strategies.sma_cross import SmaCross
 
 LIMIT = 3
 
 
-@pytest.fixture
-def pauses():
-    """bot_auto_paused signals (the Telegram alert's trigger) sent during the test."""
-    sent: list[dict] = []
-
-    def receiver(sender, **kwargs):
-        sent.append(kwargs)
-
-    bot_auto_paused.connect(receiver, weak=False)
-    yield sent
-    bot_auto_paused.disconnect(receiver)
-
-
 def _live_bot(tenant, *, parameters=None) -> Bot:
-    actor = owner_actor(tenant)
-    account = exchange_account_create(tenant=tenant, actor=actor, label="live",
-                                      exchange_id="binance", mode="live")
-    exchange_credentials_save(tenant=tenant, actor=actor, account_id=account.pk,
-                              api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, password=PASSWORD)
-    return bot_create(tenant=tenant, actor=actor, name="live", account_id=account.pk,
-                      symbol="BTC/USDT", timeframe="1m", strategy="sma_cross",
-                      parameters=parameters or {"fast": 3, "slow": 8}, preset="aggressive",
-                      breakers={"exchange_errors": LIMIT})
+    return make_live_bot(tenant, parameters=parameters, preset="aggressive",
+                         breakers={"exchange_errors": LIMIT})
 
 
 def _tick(bot: Bot, market) -> str:

@@ -8,15 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from tests.base import PASSWORD, owner_actor
-from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET
+from tests.base import owner_actor
+from tests.trading.conftest import make_live_bot
 from trading.engine import close_all, run_tick
 from trading.exchanges.factory import live_exchange
 from trading.models import Bot, Order
 from trading.services import orders
-from trading.services.accounts import exchange_account_create
-from trading.services.bots import bot_close_all, bot_create
-from trading.services.credentials import exchange_credentials_save
+from trading.services.bots import bot_close_all
 from trading.services.reconciliation import reconcile_account
 
 ORDER = "/api/v3/order"
@@ -24,16 +22,7 @@ ORDER = "/api/v3/order"
 
 @pytest.fixture
 def live_bot(world, binance_live, market):
-    tenant = world.tenant_a
-    actor = owner_actor(tenant)
-    account = exchange_account_create(tenant=tenant, actor=actor, label="live",
-                                      exchange_id="binance", mode="live")
-    exchange_credentials_save(tenant=tenant, actor=actor, account_id=account.pk,
-                              api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, password=PASSWORD)
-    return bot_create(tenant=tenant, actor=actor, name="live", account_id=account.pk,
-                      symbol="BTC/USDT", timeframe="1m", strategy="sma_cross",
-                      parameters={"fast": 3, "slow": 8}, preset="aggressive",
-                      breakers={"exchange_errors": 50})
+    return make_live_bot(world.tenant_a, preset="aggressive", breakers={"exchange_errors": 50})
 
 
 def _tick(bot) -> None:
