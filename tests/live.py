@@ -3,6 +3,21 @@ from __future__ import annotations
 
 from channels.testing import WebsocketCommunicator
 
+ORIGIN = (b"origin", b"http://testserver")
+HOST = (b"host", b"testserver")  # browsers always send it; the Origin must match it
+
+
+def live_communicator(path: str = "/ws/live", key: str | None = None,
+                      cookie: str | None = None, origin=ORIGIN) -> WebsocketCommunicator:
+    """A client of the real ASGI application, with an API key or a session cookie."""
+    from aitrader.asgi import application
+    headers = [HOST, origin] if origin else [HOST]
+    if key:
+        headers.append((b"authorization", f"Bearer {key}".encode()))
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
 
 async def next_close_code(communicator: WebsocketCommunicator, timeout: float = 5) -> int:
     """The code of the next close frame the server sends (events before it are skipped)."""

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.test import Client
 
-from aitrader.asgi import application
 from dashboard.consumers import (
     CLOSE_ACCESS_CHANGED,
     CLOSE_FORBIDDEN,
@@ -24,21 +22,12 @@ from dashboard.events import publish_now
 from tenants.models import Membership, Role
 from tenants.services import api_key_revoke, membership_change_role, membership_remove
 from tests.base import owner_actor
-from tests.live import next_close_code
+from tests.live import live_communicator, next_close_code
 
-ORIGIN = (b"origin", b"http://testserver")
-HOST = (b"host", b"testserver")
 pytestmark = pytest.mark.django_db(transaction=True)
 publish = sync_to_async(publish_now)
 
 
-def _communicator(path="/ws/live", key=None, cookie=None, origin=ORIGIN):
-    headers = [HOST, origin] if origin else [HOST]
-    if key:
-        headers.append((b"authorization", f"Bearer {key}".encode()))
-    if cookie:
-        headers.append((b"cookie", cookie.encode()))
-    return WebsocketCommunicator(application, path, headers=headers)
 
 
 def _session_cookie(user) -> tuple[str, Client]:
@@ -63,9 +52,9 @@ def test_a_refusal_is_accepted_then_closed_with_its_code(world, case, expected):
     """A browser sees the documented code, not an HTTP 403 at the handshake."""
     async def scenario():
         if case == "no credential":
-            communicator = _communicator()
+            communicator = live_communicator()
         else:
-            communicator = _communicator(path="/ws/live?bot=999999", key=world.read_key_a)
+            communicator = live_communicator(path="/ws/live?bot=999999", key=world.read_key_a)
         connected, _ = await communicator.connect()
         assert connected, "the handshake must be accepted so the close code reaches the client"
         assert await next_close_code(communicator) == expected
@@ -78,7 +67,7 @@ def test_a_key_without_the_read_scope_is_closed_as_forbidden(world):
                                   name="export only", scopes=["export"])
 
     async def scenario():
-        communicator = _communicator(key=export_key)
+        communicator = live_communicator(key=export_key)
         assert (await communicator.connect())[0]
         assert await next_close_code(communicator) == CLOSE_FORBIDDEN
     run(scenario)
@@ -88,7 +77,7 @@ def test_revoking_a_key_closes_its_open_socket(world):
     owner, key_id = owner_actor(world.tenant_a), world.key_row(world.read_key_a).pk
 
     async def scenario():
-        communicator = _communicator(key=world.read_key_a)
+        communicator = live_communicator(key=world.read_key_a)
         assert (await communicator.connect())[0]
         await sync_to_async(api_key_revoke)(tenant=world.tenant_a, actor=owner, key_id=key_id)
         assert await next_close_code(communicator) == CLOSE_UNAUTHENTICATED
@@ -101,7 +90,7 @@ def test_removing_a_member_closes_their_sockets(world):
     owner = owner_actor(world.tenant_a)
 
     async def scenario():
-        communicator = _communicator(cookie=cookie)
+        communicator = live_communicator(cookie=cookie)
         assert (await communicator.connect())[0]
         await sync_to_async(membership_remove)(tenant=world.tenant_a, actor=owner,
                                                membership_id=bob.pk)
@@ -113,7 +102,7 @@ def test_logging_out_closes_the_sessions_sockets(world):
     cookie, client = _session_cookie(world.bob)
 
     async def scenario():
-        communicator = _communicator(cookie=cookie)
+        communicator = live_communicator(cookie=cookie)
         assert (await communicator.connect())[0]
         await sync_to_async(client.post)("/accounts/logout/")
         assert await next_close_code(communicator) == CLOSE_UNAUTHENTICATED
@@ -127,7 +116,7 @@ def test_demoting_a_member_closes_their_socket_so_it_reconnects_with_the_new_rol
     owner = owner_actor(world.tenant_a)
 
     async def scenario():
-        communicator = _communicator(cookie=cookie)
+        communicator = live_communicator(cookie=cookie)
         assert (await communicator.connect())[0]
         await sync_to_async(membership_change_role)(tenant=world.tenant_a, actor=owner,
                                                     membership_id=bob.pk, role=Role.VIEWER)
@@ -139,8 +128,8 @@ def test_other_sockets_of_the_tenant_stay_open(world):
     owner, key_id = owner_actor(world.tenant_a), world.key_row(world.read_key_a).pk
 
     async def scenario():
-        kept = _communicator(key=world.control_key_a)
-        revoked = _communicator(key=world.read_key_a)
+        kept = live_communicator(key=world.control_key_a)
+        revoked = live_communicator(key=world.read_key_a)
         assert (await kept.connect())[0] and (await revoked.connect())[0]
         await sync_to_async(api_key_revoke)(tenant=world.tenant_a, actor=owner, key_id=key_id)
         assert await next_close_code(revoked) == CLOSE_UNAUTHENTICATED
@@ -158,7 +147,7 @@ def test_the_periodic_recheck_closes_a_socket_whose_key_expired(world, settings)
     expiring = ApiKey.objects.filter(pk=world.key_row(world.read_key_a).pk)
 
     async def scenario():
-        communicator = _communicator(key=world.read_key_a)
+        communicator = live_communicator(key=world.read_key_a)
         assert (await communicator.connect())[0]
         await sync_to_async(expiring.update)(expires_at="2020-01-01T00:00Z")
         assert await next_close_code(communicator, timeout=5) == CLOSE_UNAUTHENTICATED
@@ -167,7 +156,7 @@ def test_the_periodic_recheck_closes_a_socket_whose_key_expired(world, settings)
 
 def test_a_text_frame_that_is_not_json_gets_an_error_frame_and_frees_nothing_it_holds(world):
     async def scenario():
-        communicator = _communicator(key=world.read_key_a)
+        communicator = live_communicator(key=world.read_key_a)
         assert (await communicator.connect())[0]
         await communicator.send_to(text_data="this is not json")
         reply = await communicator.receive_json_from(timeout=2)
@@ -186,7 +175,7 @@ def test_slots_are_released_when_the_consumer_fails(world, settings):
         raise RuntimeError("unexpected")
 
     async def scenario():
-        first = _communicator(key=world.read_key_a)
+        first = live_communicator(key=world.read_key_a)
         assert (await first.connect())[0]
         original = LiveConsumer.receive_json
         LiveConsumer.receive_json = boom
@@ -196,7 +185,7 @@ def test_slots_are_released_when_the_consumer_fails(world, settings):
                 await first.receive_output(timeout=2)
         finally:
             LiveConsumer.receive_json = original
-        second = _communicator(key=world.read_key_a)
+        second = live_communicator(key=world.read_key_a)
         assert (await second.connect())[0]
         await second.send_json_to({"type": "ping"})
         assert (await second.receive_json_from(timeout=2))["type"] == "pong"
@@ -208,7 +197,7 @@ def test_slots_are_released_when_the_consumer_fails(world, settings):
                                     b"http://testserver.evil.example"])
 def test_the_origin_must_match_scheme_host_and_port(world, origin):
     async def scenario():
-        communicator = _communicator(key=world.read_key_a, origin=(b"origin", origin))
+        communicator = live_communicator(key=world.read_key_a, origin=(b"origin", origin))
         connected, _ = await communicator.connect()
         assert not connected
     run(scenario)

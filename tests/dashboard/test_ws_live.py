@@ -6,27 +6,16 @@ import asyncio
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
-from aitrader.asgi import application
 from dashboard.events import publish_now
 from tests.factories import make
-from tests.live import refusal_code
+from tests.live import live_communicator, refusal_code
 from trading.models import Bot
 
-ORIGIN = (b"origin", b"http://testserver")
-HOST = (b"host", b"testserver")  # browsers always send it; the Origin must match it
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _communicator(path="/ws/live", key=None, origin=ORIGIN, cookie=None):
-    headers = [HOST, origin] if origin else [HOST]
-    if key:
-        headers.append((b"authorization", f"Bearer {key}".encode()))
-    if cookie:
-        headers.append((b"cookie", cookie.encode()))
-    return WebsocketCommunicator(application, path, headers=headers)
 
 
 publish = sync_to_async(publish_now)
@@ -38,14 +27,14 @@ def run(coroutine_function):
 
 def test_it_refuses_a_connection_without_credentials(world):
     async def scenario():
-        communicator = _communicator()
+        communicator = live_communicator()
         assert await refusal_code(communicator) == 4401
     run(scenario)
 
 
 def test_it_refuses_a_foreign_origin(world):
     async def scenario():
-        communicator = _communicator(key=world.read_key_a,
+        communicator = live_communicator(key=world.read_key_a,
                                      origin=(b"origin", b"http://evil.example"))
         connected, _ = await communicator.connect()
         assert not connected
@@ -54,14 +43,14 @@ def test_it_refuses_a_foreign_origin(world):
 
 def test_it_refuses_a_key_in_the_query_string(world):
     async def scenario():
-        communicator = _communicator(path=f"/ws/live?key={world.read_key_a}")
+        communicator = live_communicator(path=f"/ws/live?key={world.read_key_a}")
         assert await refusal_code(communicator) == 4401
     run(scenario)
 
 
 def test_a_key_receives_its_tenants_events_and_never_another_tenants(world):
     async def scenario():
-        communicator = _communicator(key=world.read_key_a)
+        communicator = live_communicator(key=world.read_key_a)
         assert (await communicator.connect())[0]
         await publish(world.tenant_b.pk, "tick", None, {"secret": "of B"})
         await publish(world.tenant_a.pk, "tick", None, {"hello": "A"})
@@ -79,7 +68,7 @@ def test_a_session_cookie_authenticates_a_browser(world, client):
     cookie = f"{name}={client.cookies[name].value}"
 
     async def scenario():
-        communicator = _communicator(cookie=cookie)
+        communicator = live_communicator(cookie=cookie)
         assert (await communicator.connect())[0]
         await publish(world.tenant_a.pk, "status", None, {"ok": True})
         assert (await communicator.receive_json_from(timeout=2))["data"] == {"ok": True}
@@ -92,7 +81,7 @@ def test_the_bot_filter_passes_only_that_bot_and_tenant_wide_events(world):
     other = make(Bot, world.tenant_a)
 
     async def scenario():
-        communicator = _communicator(path=f"/ws/live?bot={bot.pk}", key=world.read_key_a)
+        communicator = live_communicator(path=f"/ws/live?bot={bot.pk}", key=world.read_key_a)
         assert (await communicator.connect())[0]
         await publish(world.tenant_a.pk, "tick", other.pk, {"n": 1})
         await publish(world.tenant_a.pk, "tick", bot.pk, {"n": 2})
@@ -105,7 +94,7 @@ def test_another_tenants_bot_filter_is_refused_as_not_found(world):
     foreign = make(Bot, world.tenant_b)
 
     async def scenario():
-        communicator = _communicator(path=f"/ws/live?bot={foreign.pk}", key=world.read_key_a)
+        communicator = live_communicator(path=f"/ws/live?bot={foreign.pk}", key=world.read_key_a)
         assert await refusal_code(communicator) == 4404
     run(scenario)
 
@@ -116,7 +105,7 @@ def test_a_dropped_client_resumes_from_its_last_sequence_number(world):
     publish_now(world.tenant_a.pk, "tick", None, {"n": 3})
 
     async def scenario():
-        communicator = _communicator(key=world.read_key_a)
+        communicator = live_communicator(key=world.read_key_a)
         assert (await communicator.connect())[0]
         await communicator.send_json_to({"type": "resume", "since": 1})
         first = await communicator.receive_json_from(timeout=2)
@@ -131,12 +120,12 @@ def test_connections_beyond_the_per_user_limit_are_refused(world, settings):
     settings.AITRADER_WS_MAX_PER_USER = 1
 
     async def scenario():
-        first = _communicator(key=world.read_key_a)
+        first = live_communicator(key=world.read_key_a)
         assert (await first.connect())[0]
-        second = _communicator(key=world.read_key_a)
+        second = live_communicator(key=world.read_key_a)
         assert await refusal_code(second) == 4429
         await first.disconnect()
-        third = _communicator(key=world.read_key_a)
+        third = live_communicator(key=world.read_key_a)
         assert (await third.connect())[0]
         await third.disconnect()
     run(scenario)
@@ -144,7 +133,7 @@ def test_connections_beyond_the_per_user_limit_are_refused(world, settings):
 
 def test_it_answers_a_ping(world):
     async def scenario():
-        communicator = _communicator(key=world.read_key_a)
+        communicator = live_communicator(key=world.read_key_a)
         assert (await communicator.connect())[0]
         await communicator.send_json_to({"type": "ping"})
         assert (await communicator.receive_json_from(timeout=2))["type"] == "pong"
@@ -167,7 +156,7 @@ def test_a_tenants_clients_share_one_layer_channel_and_leave_no_task_behind(worl
     monkeypatch.setattr(layer, "new_channel", counted_new_channel)
 
     async def scenario():
-        clients = [_communicator(key=world.read_key_a) for _ in range(3)]
+        clients = [live_communicator(key=world.read_key_a) for _ in range(3)]
         for client in clients:
             assert (await client.connect())[0]
         assert len(opened) == 1

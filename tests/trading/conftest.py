@@ -69,3 +69,13 @@ def pauses():
     bot_auto_paused.connect(receiver, weak=False)
     yield sent
     bot_auto_paused.disconnect(receiver)
+
+
+@pytest.fixture
+def stand_in(binance_live):
+    """The Binance stand-in behind every live client, with the market-data memo cleared
+    around the test (live bots read their candles through the same clients)."""
+    forget_local_memo()
+    yield binance_live
+    reset_market_sources()
+    forget_local_memo()

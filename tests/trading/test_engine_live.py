@@ -5,30 +5,14 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-import pytest
-
-from tests.fakes.binance import binance_markets
 from tests.trading.conftest import make_live_bot, make_paper_bot
-from trading.credentials import reset_live_connections, set_live_connection
 from trading.engine import run_tick
-from trading.exchanges.factory import WallClockSource, reset_market_sources, set_market_source
-from trading.marketdata import forget_local_memo
+from trading.exchanges.factory import WallClockSource, set_market_source
 from trading.models import Bot, Order
 from trading.sampledata import generate
 from trading.services.orders import order_intent_create
 
 KLINES = "/api/v3/klines"
-
-
-@pytest.fixture
-def stand_in(fake_binance):
-    set_live_connection("binance", urls_api=fake_binance.url, markets=binance_markets(),
-                        timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
-    forget_local_memo()
-    yield fake_binance
-    reset_live_connections()
-    reset_market_sources()
-    forget_local_memo()
 
 
 def _recent_klines(count: int = 120) -> list[list]:

@@ -12,14 +12,12 @@ from decimal import Decimal
 import pytest
 
 from tests.base import PASSWORD, owner_actor
-from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET, binance_markets
+from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET
 from tests.trading.conftest import make_paper_bot
 from trading import selectors
-from trading.credentials import reset_live_connections, set_live_connection
 from trading.engine import run_tick
 from trading.exchanges.base import TradeFill
-from trading.exchanges.factory import live_exchange, reset_market_sources
-from trading.marketdata import forget_local_memo
+from trading.exchanges.factory import live_exchange
 from trading.models import Bot, ExchangeAccount, Fill, Order, PaperBalance, Position, Trade
 from trading.services import ledger, orders
 from trading.services.accounts import exchange_account_create
@@ -175,17 +173,6 @@ def test_dust_below_the_step_closes_the_round_trip_and_stays_in_the_position(bot
 
 
 # --- End to end: a live bot, the real ccxt client and the Binance stand-in -----------------
-
-
-@pytest.fixture
-def stand_in(fake_binance, market):
-    set_live_connection("binance", urls_api=fake_binance.url, markets=binance_markets(),
-                        timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
-    forget_local_memo()
-    yield fake_binance
-    reset_live_connections()
-    reset_market_sources()
-    forget_local_memo()
 
 
 def _live_bot(tenant) -> Bot:

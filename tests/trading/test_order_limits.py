@@ -10,7 +10,6 @@ import pytest
 
 from tests.base import PASSWORD, owner_actor
 from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET, binance_markets
-from trading.credentials import reset_live_connections, set_live_connection
 from trading.engine import run_tick
 from trading.exchanges import limits
 from trading.exchanges.limits import MarketRules, order_limits_refusal
@@ -75,14 +74,6 @@ def test_a_paper_market_order_below_the_minimum_value_is_skipped_with_a_thought(
     order = _tick_until_an_order(bot, market)
     assert order.sent_at is None and order.expected_price is not None
     _assert_skipped_quietly(bot, order, alerts)
-
-
-@pytest.fixture
-def stand_in(fake_binance):
-    set_live_connection("binance", urls_api=fake_binance.url, markets=binance_markets(),
-                        timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
-    yield fake_binance
-    reset_live_connections()
 
 
 def test_a_live_market_order_below_the_minimum_value_never_reaches_the_exchange(

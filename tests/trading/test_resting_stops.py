@@ -11,9 +11,8 @@ import time_machine
 from django.urls import reverse
 
 from tests.base import PASSWORD, owner_actor
-from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET, binance_markets
+from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET
 from tests.trading.conftest import make_paper_bot
-from trading.credentials import reset_live_connections, set_live_connection
 from trading.engine import run_tick
 from trading.exchanges.base import InvalidOrder, OrderRequest
 from trading.exchanges.factory import live_exchange
@@ -30,14 +29,6 @@ ORDER_PATH = "/api/v3/order"
 ENTRY_CURSOR = 69  # sma_cross 3/8 on the sample market signals an entry on candle 68
 STOP_PCT = Decimal("5")  # the balanced preset's stop loss
 TICK = Decimal("0.01")  # the stand-in's BTC/USDT price step
-
-
-@pytest.fixture
-def stand_in(fake_binance, market):
-    set_live_connection("binance", urls_api=fake_binance.url, markets=binance_markets(),
-                        timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
-    yield fake_binance
-    reset_live_connections()
 
 
 def live_bot(tenant, name="stopper") -> Bot:
