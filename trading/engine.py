@@ -42,7 +42,13 @@ from trading.decisions import (
 )
 from trading.exchanges.base import Exchange, ExchangeError, RateLimited
 from trading.exchanges.factory import exchange_for, market_source
-from trading.marketdata import MarketDataUnavailable, MarketSnapshot, feed_key, get_snapshot
+from trading.marketdata import (
+    MarketDataUnavailable,
+    MarketSnapshot,
+    feed_key,
+    get_newest_price,
+    get_snapshot,
+)
 from trading.models import Bot, EquitySnapshot, Order, Position, Thought
 from trading.services import bots as bot_services
 from trading.services import engine_records, ledger, orders, protection
@@ -355,16 +361,16 @@ def _resumed(bot: Bot, batch: TickBatch, closed: Candles, newest: int | None) ->
 def _watch_newest_price(bot: Bot, batch: TickBatch, snapshot: MarketSnapshot,
                         closed: Candles) -> TickOutcome | None:
     """Between candle closes, hold the position's stop and target against the newest price
-    (the forming candle of the shared snapshot, its range so far). Costs no query unless one
-    was touched; a bot with an order in flight waits for it (the next close syncs it)."""
+    (the forming candle widened by the feed's ticker, see `_forming_bar`). Costs no query
+    unless one was touched; a bot with an order in flight waits for it (the next close syncs it)."""
     position = batch.position(bot)
     if (position is None or position.amount <= 0 or bot.pk in batch.in_flight
             or len(snapshot.candles) <= len(closed)):
         return None
     forming = snapshot.candles[len(closed):len(closed) + 1]
-    bar = _price_bars(forming)[0]
+    bar, close = _forming_bar(bot, forming)
     market = MarketView(candle_ts=bar.ts, open=bar.open, high=bar.high, low=bar.low,
-                        close=float(forming.close[0]), signal=0)
+                        close=close, signal=0)
     view = _bot_view(bot, market, position)
     decision = protect(bar, view, risk_for(bot.preset, bot.risk))
     if decision is None or not selectors.bot_is_running(bot=bot):
@@ -376,6 +382,21 @@ def _watch_newest_price(bot: Bot, batch: TickBatch, snapshot: MarketSnapshot,
     batch.finish(bot, next_tick_at=batch.now + _interval(),
                  **_cooldown_state(bot, decision, bar.ts))
     return TickOutcome(bot.pk, "ticked", decision.summary)
+
+
+def _forming_bar(bot: Bot, forming: Candles) -> tuple[PriceBar, float]:
+    """The forming candle's range so far and its newest price. The snapshot's copy is only as
+    fresh as the period's first fetch, so the feed's shared ticker (read once per tick
+    interval, a cache read for every other bot) widens it when read inside this candle."""
+    bar = _price_bars(forming)[0]
+    exchange_id = bot.account.exchange_id
+    newest = get_newest_price(market_source(exchange_id), exchange_id, bot.symbol,
+                              interval_ms=int(_interval().total_seconds() * 1000))
+    if newest is None or not (bar.ts <= newest.fetched_at_ms
+                              < bar.ts + timeframe_ms(bot.timeframe)):
+        return bar, float(forming.close[0])
+    price = float(newest.price)
+    return replace(bar, high=max(bar.high, price), low=min(bar.low, price)), price
 
 
 def _market_down(bot: Bot, batch: TickBatch, breakers: BreakerSettings,

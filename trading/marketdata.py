@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 from django.core.cache import cache
@@ -226,8 +227,88 @@ def _snapshot_from(entry: dict, now_ms: int, timeframe: str) -> MarketSnapshot:
                           timeframe, entry.get("limit", CANDLE_LIMIT))
 
 
+# --- The newest price: one ticker per (exchange, symbol) per tick interval ------------------
+#
+# A feed's candles are fetched once per candle period, so on a 1h feed the forming candle can
+# be an hour old. The ticker is the newest price between closes: the first reader in a tick
+# interval fetches it (under a short lock), every other bot of every tenant reads the cache.
+# A source without a ticker, or a failed fetch, is remembered for the interval as "no price"
+# (logged once): readers fall back to the forming candle and the exchange is not asked again.
+
+_price_memo: dict[str, tuple[int, NewestPrice | None]] = {}
+
+
+@dataclass(frozen=True)
+class NewestPrice:
+    """The last traded price of a market as its source reported it at `fetched_at_ms`."""
+
+    price: Decimal
+    fetched_at_ms: int
+
+
+def price_key(exchange_id: str, symbol: str) -> str:
+    return f"md:{exchange_id}:{symbol}:ticker"
+
+
+def get_newest_price(source: MarketSource, exchange_id: str, symbol: str, *,
+                     interval_ms: int) -> NewestPrice | None:
+    """The shared newest price of (exchange, symbol), fetched at most once per `interval_ms`
+    of the source's clock for every reader; None when the source has none this interval."""
+    now_ms = source.now_ms()
+    period = now_ms // max(1, interval_ms)
+    key = price_key(exchange_id, symbol)
+    with _memo_lock:
+        memo = _price_memo.get(key)
+    if memo is not None and memo[0] == period:
+        return memo[1]
+    entry = cache.get(key)
+    if entry is None or entry["period"] != period:
+        entry = _fetched_price(source, key, period, symbol, now_ms, interval_ms)
+    newest = (NewestPrice(Decimal(entry["price"]), entry["fetched_at"])
+              if entry is not None and entry["price"] is not None else None)
+    with _memo_lock:
+        _price_memo[key] = (period, newest)
+    return newest
+
+
+def _fetched_price(source: MarketSource, key: str, period: int, symbol: str, now_ms: int,
+                   interval_ms: int) -> dict | None:
+    """This interval's cache entry, fetched under the lock; None (no price, nothing cached)
+    when another reader holds the lock past a short wait: waiting longer would delay ticks."""
+    if not cache.add(f"{key}:lock", 1, LOCK_SECONDS):
+        for _ in range(10):
+            time.sleep(0.05)
+            entry = cache.get(key)
+            if entry is not None and entry["period"] == period:
+                return entry
+        return None
+    try:
+        entry = {"period": period, "price": _ticker_price(source, symbol),
+                 "fetched_at": now_ms}
+        cache.set(key, entry, timeout=max(60, 3 * interval_ms // 1000))
+        return entry
+    finally:
+        cache.delete(f"{key}:lock")
+
+
+def _ticker_price(source: MarketSource, symbol: str) -> str | None:
+    """The source's last price as text (exact in the cache), or None when it has none."""
+    fetch_ticker = getattr(source, "fetch_ticker", None)
+    if fetch_ticker is None:
+        logger.debug("market source %s has no ticker; stops between candle closes use the "
+                    "forming candle", type(source).__name__)
+        return None
+    try:
+        last = fetch_ticker(symbol).last
+    except Exception as exc:  # any source failure: the forming candle serves this interval
+        logger.warning("ticker of %s unavailable: %s: %s", symbol, type(exc).__name__, exc)
+        return None
+    return str(last) if last is not None and last.is_finite() and last > 0 else None
+
+
 def forget_local_memo() -> None:
     """Drop the process-local memo (tests, and after the source changes)."""
     with _memo_lock:
         _memo.clear()
         _needs_seen.clear()
+        _price_memo.clear()

@@ -33,6 +33,10 @@ class WallClockSource:
     def fetch_ohlcv(self, symbol, timeframe, since_ms=None, limit=None):
         return self.exchange.fetch_ohlcv(symbol, timeframe, since_ms=since_ms, limit=limit)
 
+    def fetch_ticker(self, symbol):
+        """The newest price between candle closes (see trading.marketdata.get_newest_price)."""
+        return self.exchange.fetch_ticker(symbol)
+
 
 def replay_directory() -> Path:
     return Path(settings.AITRADER_REPLAY_DIR)
