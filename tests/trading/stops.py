@@ -14,7 +14,7 @@ import pytest
 from tests.base import owner_actor
 from trading.engine import bot_market_snapshot, forget_signal_memo, run_tick
 from trading.exchanges.factory import exchange_for
-from trading.models import Bot
+from trading.models import Bot, Order, Thought
 from trading.services import orders
 from trading.services.accounts import exchange_account_create
 from trading.services.bots import bot_create
@@ -121,3 +121,16 @@ def force_signal(market, index: int, signal: int) -> None:
     """Candle `index` signals `signal` when it has closed."""
     _forced[int(market.candles.timestamp[index])] = signal
     forget_signal_memo()
+
+
+def assert_sold_at_the_stop_between_closes(bot, market, forming: int, entry: Decimal) -> Order:
+    """The tick between closes placed the stop-loss sale on the forming candle, at the stop
+    (1 % under `entry`), and said so; returns the sale."""
+    sell = Order.objects.get(bot=bot, side="sell")
+    assert (sell.reason, sell.candle_ts) == ("stop_loss",
+                                             int(market.candles.timestamp[forming]))
+    stop = entry * Decimal("0.99")
+    assert abs(sell.stop_price - stop) <= stop * Decimal("1e-12")
+    thought = Thought.objects.filter(bot=bot, kind="decision").latest("id")
+    assert thought.summary.startswith("Newest price: Stop loss")
+    return sell

@@ -9,6 +9,7 @@ import pytest
 
 from tests.trading.stops import (
     SLIPPAGE,
+    assert_sold_at_the_stop_between_closes,
     calm,
     holding_bot,
     scripted,  # noqa: F401 (the fixture the tests below use)
@@ -17,7 +18,7 @@ from tests.trading.stops import (
 )
 from tests.trading.test_engine_queries import NO_NEW_CANDLE_QUERIES
 from trading.engine import run_tick, run_ticks
-from trading.models import Fill, Order, Position, Thought
+from trading.models import Fill, Order, Position
 
 pytestmark = pytest.mark.usefixtures("scripted")
 
@@ -43,14 +44,9 @@ def test_a_tick_between_closes_sells_when_the_forming_candle_touches_the_stop(wo
 
     outcome = run_tick(tenant_id=bot.tenant_id, bot_id=bot.pk)  # no candle closed since
 
-    sell = Order.objects.get(bot=bot, side="sell")
     assert outcome.status == "ticked"
-    assert (sell.reason, sell.candle_ts) == ("stop_loss",
-                                             int(market.candles.timestamp[forming]))
+    sell = assert_sold_at_the_stop_between_closes(bot, market, forming, entry)
     stop = entry * Decimal("0.99")
-    assert abs(sell.stop_price - stop) <= stop * Decimal("1e-12")
-    thought = Thought.objects.filter(bot=bot, kind="decision").latest("id")
-    assert thought.summary.startswith("Newest price: Stop loss")
     # The forming candle closes: the sale fills on it, at the stop, as the backtester would.
     calm(market, forming + 1, float(market.candles.close[forming]))
     tick(bot, market)

@@ -21,6 +21,7 @@ from tests.trading.stops import (
     ENTRY_AMOUNT,
     SLIPPAGE,
     Scripted,
+    assert_sold_at_the_stop_between_closes,
     calm,
     holding_bot,
     scripted,  # noqa: F401 (the fixture the tests below use)
@@ -36,7 +37,7 @@ from trading.exchanges.factory import (
     set_market_source,
 )
 from trading.marketdata import forget_local_memo, get_newest_price
-from trading.models import Bot, Fill, Order, Position, Thought
+from trading.models import Bot, Fill, Order, Position
 from trading.sampledata import generate
 from trading.services import orders
 from trading.services.accounts import exchange_account_create
@@ -128,13 +129,8 @@ def test_a_ticker_moving_through_the_stop_mid_candle_sells_on_the_next_tick(worl
     outcome = run_tick(tenant_id=bot.tenant_id, bot_id=bot.pk)
 
     assert outcome.status == "ticked"
-    sell = Order.objects.get(bot=bot, side="sell")
-    assert (sell.reason, sell.candle_ts) == ("stop_loss",
-                                             int(market.candles.timestamp[forming]))
+    sell = assert_sold_at_the_stop_between_closes(bot, market, forming, entry)
     stop = entry * Decimal("0.99")
-    assert abs(sell.stop_price - stop) <= stop * Decimal("1e-12")
-    thought = Thought.objects.filter(bot=bot, kind="decision").latest("id")
-    assert thought.summary.startswith("Newest price: Stop loss")
     tick(bot, market)  # the candle closes: the sale fills on it, at the stop
     fill = Fill.objects.get(order=sell)
     assert abs(fill.price - stop * (1 - SLIPPAGE)) <= stop * Decimal("1e-12")
