@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from channels.testing import WebsocketCommunicator
 
+# How long a test waits for a frame it expects: generous, since CI shares two busy cores; a
+# frame that arrives returns at once, so a passing test never waits this long.
+WAIT_SECONDS = 30
 ORIGIN = (b"origin", b"http://testserver")
 HOST = (b"host", b"testserver")  # browsers always send it; the Origin must match it
 
@@ -19,7 +22,8 @@ def live_communicator(path: str = "/ws/live", key: str | None = None,
     return WebsocketCommunicator(application, path, headers=headers)
 
 
-async def next_close_code(communicator: WebsocketCommunicator, timeout: float = 5) -> int:
+async def next_close_code(communicator: WebsocketCommunicator,
+                          timeout: float = WAIT_SECONDS) -> int:
     """The code of the next close frame the server sends (events before it are skipped)."""
     while True:
         message = await communicator.receive_output(timeout)
@@ -27,7 +31,8 @@ async def next_close_code(communicator: WebsocketCommunicator, timeout: float = 
             return message.get("code")
 
 
-async def refusal_code(communicator: WebsocketCommunicator, timeout: float = 5) -> int:
+async def refusal_code(communicator: WebsocketCommunicator,
+                       timeout: float = WAIT_SECONDS) -> int:
     """Connect, expecting a refusal; the close code it came with."""
     connected, _ = await communicator.connect(timeout)
     assert connected, "a refusal accepts the handshake so that its close code reaches the client"

@@ -22,7 +22,7 @@ from dashboard.events import publish_now
 from tenants.models import Membership, Role
 from tenants.services import api_key_revoke, membership_change_role, membership_remove
 from tests.base import owner_actor
-from tests.live import live_communicator, next_close_code
+from tests.live import WAIT_SECONDS, live_communicator, next_close_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 publish = sync_to_async(publish_now)
@@ -134,7 +134,7 @@ def test_other_sockets_of_the_tenant_stay_open(world):
         await sync_to_async(api_key_revoke)(tenant=world.tenant_a, actor=owner, key_id=key_id)
         assert await next_close_code(revoked) == CLOSE_UNAUTHENTICATED
         await publish(world.tenant_a.pk, "tick", None, {"still": "here"})
-        event = await kept.receive_json_from(timeout=2)
+        event = await kept.receive_json_from(timeout=WAIT_SECONDS)
         assert event["data"] == {"still": "here"}
         await kept.disconnect()
     run(scenario)
@@ -150,7 +150,7 @@ def test_the_periodic_recheck_closes_a_socket_whose_key_expired(world, settings)
         communicator = live_communicator(key=world.read_key_a)
         assert (await communicator.connect())[0]
         await sync_to_async(expiring.update)(expires_at="2020-01-01T00:00Z")
-        assert await next_close_code(communicator, timeout=5) == CLOSE_UNAUTHENTICATED
+        assert await next_close_code(communicator, timeout=WAIT_SECONDS) == CLOSE_UNAUTHENTICATED
     run(scenario)
 
 
@@ -159,10 +159,10 @@ def test_a_text_frame_that_is_not_json_gets_an_error_frame_and_frees_nothing_it_
         communicator = live_communicator(key=world.read_key_a)
         assert (await communicator.connect())[0]
         await communicator.send_to(text_data="this is not json")
-        reply = await communicator.receive_json_from(timeout=2)
+        reply = await communicator.receive_json_from(timeout=WAIT_SECONDS)
         assert reply["type"] == "error" and "JSON" in reply["data"]["message"]
         await communicator.send_json_to({"type": "ping"})
-        assert (await communicator.receive_json_from(timeout=2))["type"] == "pong"
+        assert (await communicator.receive_json_from(timeout=WAIT_SECONDS))["type"] == "pong"
         await communicator.disconnect()
     run(scenario)
 
@@ -182,13 +182,13 @@ def test_slots_are_released_when_the_consumer_fails(world, settings):
         try:
             await first.send_json_to({"type": "ping"})
             with pytest.raises(RuntimeError):  # the server then closes the socket with 1011
-                await first.receive_output(timeout=2)
+                await first.receive_output(timeout=WAIT_SECONDS)
         finally:
             LiveConsumer.receive_json = original
         second = live_communicator(key=world.read_key_a)
         assert (await second.connect())[0]
         await second.send_json_to({"type": "ping"})
-        assert (await second.receive_json_from(timeout=2))["type"] == "pong"
+        assert (await second.receive_json_from(timeout=WAIT_SECONDS))["type"] == "pong"
         await second.disconnect()
     run(scenario)
 
