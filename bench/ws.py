@@ -4,7 +4,7 @@ Seeds a fresh PostgreSQL database (aitrader_bench_ws) with tenants and one `read
 starts one daphne process with the Redis channel layer (REDIS_URL, a Redis database of its
 own), connects the clients spread evenly over the tenants (API key header, an Origin the
 server allows), then a separate publisher process sends events through
-dashboard.events.publish_now, as the Celery workers do. Each event carries its tenant and the
+tenants.events.publish_now, as the Celery workers do. Each event carries its tenant and the
 time it was published; the clients first sit idle for --idle seconds (longer than the
 channel layer's 5 s blocking pop, so a connection that cannot stay idle shows up as missing
 deliveries); every client records each event's delivery latency and counts any
@@ -59,7 +59,7 @@ def _publish(tenant_ids: list[int], rounds: int, interval: float, burst: int) ->
     import django
 
     django.setup()
-    from dashboard.events import publish_now
+    from tenants.events import publish_now
 
     def send(phase: str, number: int) -> None:
         for tenant_id in tenant_ids:

@@ -1,26 +1,21 @@
-"""Publishing live events to a tenant's /ws/live subscribers.
+"""Delivering the event seam's facts (`tenants.events`) to a tenant's /ws/live subscribers.
 
 Events read `{"type", "ts", "bot", "data", "seq"}` and travel in batches (one channel-layer
 message per tick, say). `seq` rises per tenant, and recent events
 are kept in the shared cache for a few minutes so a client that dropped can resume from the
-last `seq` it saw. They go to the channel-layer group of their tenant only; services publish
-after their transaction commits so nobody sees a rolled-back state.
+last `seq` it saw. They go to the channel-layer group of their tenant only; domain code
+publishes through `tenants.events`, which calls `send_to_live_feed` here.
 """
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
-logger = logging.getLogger(__name__)
+from tenants.events import RawEvent
 
 REPLAY_SECONDS = 300
 REPLAY_LIMIT = 500
@@ -50,8 +45,7 @@ def _reserve_seqs(tenant_id: int, count: int) -> int:
         return count
 
 
-def number_events(tenant_id: int, raw: list[tuple[str, int | None, dict[str, Any]]]
-                  ) -> list[dict[str, Any]]:
+def number_events(tenant_id: int, raw: list[RawEvent]) -> list[dict[str, Any]]:
     """Number `(type, bot, data)` triples in order and remember them for resuming clients."""
     last = _reserve_seqs(tenant_id, len(raw))
     stamp = timezone.now().isoformat()
@@ -71,50 +65,12 @@ def events_since(tenant_id: int, since: int) -> tuple[list[dict[str, Any]], bool
     return events, complete
 
 
-def _send(tenant_id: int, raw: list[tuple[str, int | None, dict[str, Any]]]) -> None:
-    """One channel-layer message carrying `raw` events; failures are logged, never raised."""
+def send_to_live_feed(tenant_id: int, raw: list[RawEvent]) -> None:
+    """Deliver a tenant's facts from the event seam as one channel-layer message to its
+    /ws/live group (subscribed in `DashboardConfig.ready`)."""
     layer = get_channel_layer()
     if layer is None or not raw:
         return
-    try:
-        events = number_events(tenant_id, raw)
-        async_to_sync(layer.group_send)(tenant_group(tenant_id),
-                                        {"type": "live.events", "events": events})
-    except Exception:  # the feed is best effort: REST stays the source of truth
-        logger.warning("%d live events for tenant %s not delivered", len(raw), tenant_id,
-                       exc_info=True)
-
-
-_batch = threading.local()
-
-
-@contextmanager
-def event_batch() -> Iterator[None]:
-    """Collect the events published inside the block and send them as one message per
-    tenant at its end (a tick publishes several; one channel-layer send is much cheaper)."""
-    if getattr(_batch, "pending", None) is not None:
-        yield  # already batching: the outer block sends
-        return
-    _batch.pending = {}
-    try:
-        yield
-    finally:
-        pending, _batch.pending = _batch.pending, None
-        for tenant_id, raw in pending.items():
-            _send(tenant_id, raw)
-
-
-def publish_now(tenant_id: int, event_type: str, bot_id: int | None,
-                data: dict[str, Any]) -> None:
-    """Send one event to the tenant's feed (or add it to the current batch)."""
-    pending = getattr(_batch, "pending", None)
-    if pending is not None:
-        pending.setdefault(tenant_id, []).append((event_type, bot_id, data))
-        return
-    _send(tenant_id, [(event_type, bot_id, data)])
-
-
-def publish_on_commit(tenant_id: int, event_type: str, bot_id: int | None,
-                      data: dict[str, Any]) -> None:
-    """Publish once the surrounding transaction commits (at once outside a transaction)."""
-    transaction.on_commit(lambda: publish_now(tenant_id, event_type, bot_id, data))
+    events = number_events(tenant_id, raw)
+    async_to_sync(layer.group_send)(tenant_group(tenant_id),
+                                    {"type": "live.events", "events": events})

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from aitrader.errors import Conflict, ServiceError, ValidationFailed
-from dashboard.events import publish_now, publish_on_commit
+from tenants.events import publish_now, publish_on_commit
 from mlmodels import artifacts, selectors
 from mlmodels.datasets import (
     Dataset,

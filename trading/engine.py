@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aitrader.errors import ServiceError
-from dashboard.events import event_batch, publish_on_commit
+from tenants.events import event_batch, publish_on_commit
 from trading import money, selectors
 from trading.breakers import BreakerSettings
 from trading.candles import Candles

@@ -18,7 +18,7 @@ from dashboard.consumers import (
     CLOSE_UNAUTHENTICATED,
     LiveConsumer,
 )
-from dashboard.events import publish_now
+from tenants.events import publish_now
 from tenants.models import Membership, Role
 from tenants.services import api_key_revoke, membership_change_role, membership_remove
 from tests.base import owner_actor

@@ -19,7 +19,7 @@ from aitrader.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 ROOT = Path(__file__).resolve().parents[2]
-PUBLISH = ("import django; django.setup(); from dashboard.events import publish_now; "
+PUBLISH = ("import django; django.setup(); from tenants.events import publish_now; "
            "import sys; publish_now(int(sys.argv[1]), 'tick', None, {'from': 'worker'})")
 
 

@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 
-from dashboard.events import publish_now
+from tenants.events import publish_now
 from tests.factories import make
 from tests.live import live_communicator, refusal_code
 from trading.models import Bot

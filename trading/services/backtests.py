@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from aitrader.errors import ServiceError, ValidationFailed
-from dashboard.events import publish_now
+from tenants.events import publish_now
 from tenants.actors import Actor
 from tenants.models import Scope, Tenant
 from trading import selectors

@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from aitrader.errors import Conflict, ValidationFailed
-from dashboard.events import publish_on_commit
+from tenants.events import publish_on_commit
 from tenants.actors import Actor
 from tenants.models import Scope, Tenant
 from tenants.plans import plan_check_count, plan_require_feature

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from dashboard.events import publish_on_commit
+from tenants.events import publish_on_commit
 from trading.models import Bot, EquitySnapshot, Thought
 
 

@@ -29,7 +29,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from dashboard.events import publish_on_commit
+from tenants.events import publish_on_commit
 from trading import selectors
 from trading.exchanges.base import TradeFill, round_down_to_step
 from trading.fields import MoneyAdd, MoneySubtract, MoneySum

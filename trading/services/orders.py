@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dashboard.events import publish_on_commit
+from tenants.events import publish_on_commit
 from trading import selectors
 from trading.exchanges.base import (
     DuplicateClientOrderId,
