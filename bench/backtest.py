@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from trading.backtest import BacktestConfig, run_backtest, sweep  # noqa: E402
-from trading.backtest.fast import simulate_fast  # noqa: E402
-from trading.backtest.reference import simulate_reference  # noqa: E402
-from trading.backtest.synthetic import random_walk_candles  # noqa: E402
+from trading.core.backtest import BacktestConfig, run_backtest, sweep  # noqa: E402
+from trading.core.backtest.fast import simulate_fast  # noqa: E402
+from trading.core.backtest.reference import simulate_reference  # noqa: E402
+from trading.core.backtest.synthetic import random_walk_candles  # noqa: E402
 from trading.sampledata import ensure_sample_files  # noqa: E402
 
 SMA = BacktestConfig(strategy="sma_cross", params={"fast": 10, "slow": 20}, cash=10_000,
@@ -123,7 +123,7 @@ def bench_fill_loops(count: int) -> tuple[float, float]:
 def bench_csv(count: int) -> dict:
     """Seconds to write and read back `count` candles as CSV: the column-wise reader that
     load_csv uses, and the row-by-row reader it falls back to (on 100k rows, scaled)."""
-    from trading.candles import _load_rows, load_csv, write_csv
+    from trading.core.candles import _load_rows, load_csv, write_csv
     candles = random_walk_candles(count, seed=11)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "candles.csv"

@@ -6,7 +6,7 @@ from decimal import Decimal
 from tenants.models import User
 from tenants.plans import Plan
 from tenants.services import tenant_create
-from trading.candles import Candles
+from trading.core.candles import Candles
 from trading.exchanges.factory import set_market_source
 from trading.models import Bot, ExchangeAccount, PaperBalance
 from trading.sampledata import generate

@@ -32,9 +32,9 @@ from mlmodels.inference import LoadedModel  # noqa: E402
 from mlmodels.options import TrainingOptions  # noqa: E402
 from mlmodels.pipeline import train_and_evaluate  # noqa: E402
 from mlmodels.runner import TrainingLimits  # noqa: E402
+from trading.core.strategies.ml_signal import MlSignal  # noqa: E402
 from trading.marketdata import CANDLE_LIMIT  # noqa: E402
 from trading.sampledata import generate  # noqa: E402
-from trading.strategies.ml_signal import MlSignal  # noqa: E402
 
 START_MS = 1_600_000_000_000
 TRAIN_SHARE = 0.7

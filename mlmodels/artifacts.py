@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from trading.candles import COLUMNS, Candles
+from trading.core.candles import COLUMNS, Candles
 
 ARTIFACT_FILES = ("model.json", "weights.pt")
 

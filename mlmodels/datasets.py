@@ -18,8 +18,8 @@ import numpy as np
 
 from aitrader.errors import ValidationFailed
 from mlmodels.features import DEFAULT_FEATURE_SET, compute_features, get_feature_set
-from trading.backtest.report import iso_times
-from trading.candles import Candles
+from trading.core.backtest.report import iso_times
+from trading.core.candles import Candles
 
 CLASSES = ("down", "flat", "up")  # class index order of every classification model
 DOWN, FLAT, UP = 0, 1, 2

@@ -14,11 +14,11 @@ import numpy as np
 
 from mlmodels.datasets import CLASSES, Dataset
 from mlmodels.inference import LoadedModel
-from trading.backtest import BacktestConfig, check_lookahead, run_fast
-from trading.backtest.metrics import all_metrics
-from trading.backtest.report import iso_times
-from trading.candles import Candles
-from trading.strategies.ml_signal import MlSignal
+from trading.core.backtest import BacktestConfig, check_lookahead, run_fast
+from trading.core.backtest.metrics import all_metrics
+from trading.core.backtest.report import iso_times
+from trading.core.candles import Candles
+from trading.core.strategies.ml_signal import MlSignal
 
 QUANTILES = (10, 50, 90, 99)
 BACKTEST_KEYS = ("return_pct", "buy_hold_return_pct", "max_drawdown_pct", "sharpe", "sortino",

@@ -28,7 +28,7 @@ from mlmodels.artifacts import digest
 from mlmodels.datasets import DOWN, UP, DatasetSpec, Normalizer, sequence_windows
 from mlmodels.features import compute_features
 from mlmodels.networks import Architecture, build_network
-from trading.candles import COLUMNS, Candles
+from trading.core.candles import COLUMNS, Candles
 
 BATCH_ROWS = 8192
 CACHE_CANDLES_UP_TO = 10_000  # live windows are cached; a whole backtest series is not

@@ -33,7 +33,7 @@ from mlmodels.inference import LoadedModel, build_loaded_model, load_model
 from mlmodels.networks import Architecture
 from mlmodels.options import TrainingOptions
 from mlmodels.runner import ProgressCallback, TrainingLimits, run_trainer
-from trading.candles import Candles
+from trading.core.candles import Candles
 
 FORMAT_VERSION = 1
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 from tenants.actors import Actor
 from tenants.models import Tenant
 from trading import selectors
+from trading.core.timeframes import timeframe_ms
 from trading.engine import run_tick
 from trading.exchanges.factory import (
     replay_directory,
@@ -19,7 +20,6 @@ from trading.models import Bot
 from trading.sampledata import ensure_sample_files
 from trading.services.accounts import exchange_account_create
 from trading.services.bots import bot_create
-from trading.timeframes import timeframe_ms
 
 DEMO_ACCOUNT = "Paper (demo)"
 DEMO_BOT = "BTC trend (demo)"

@@ -27,7 +27,7 @@ from django.db import models
 from django.db.backends.signals import connection_created
 from django.utils.deconstruct import deconstructible
 
-from trading.money import LIMITS
+from trading.core.money import LIMITS
 
 COLLATION = "money"
 _WIDE = Context(prec=200, rounding=ROUND_HALF_UP)
@@ -35,7 +35,7 @@ _WIDE = Context(prec=200, rounding=ROUND_HALF_UP)
 
 @deconstructible
 class MoneyLimitValidator:
-    """Model-field validator of one `trading.money` limit (by name, so migrations name it)."""
+    """Model-field validator of one `trading.core.money` limit (by name, so migrations name it)."""
 
     def __init__(self, limit: str) -> None:
         self.limit = limit

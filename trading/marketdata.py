@@ -24,9 +24,9 @@ from typing import Protocol
 
 from django.core.cache import cache
 
-from trading.candles import Candles
-from trading.strategies import longest_warmup
-from trading.timeframes import timeframe_ms
+from trading.core.candles import Candles
+from trading.core.strategies import longest_warmup
+from trading.core.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
 

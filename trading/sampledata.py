@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trading.candles import Candles, write_csv
-from trading.timeframes import timeframe_ms
+from trading.core.candles import Candles, write_csv
+from trading.core.timeframes import timeframe_ms
 
 
 @dataclass(frozen=True)

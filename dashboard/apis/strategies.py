@@ -6,8 +6,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from dashboard.apis.base import TenantAPIView
-from trading.strategies import strategy_list
-from trading.strategies.presets import PRESETS
+from trading.core.strategies import strategy_list
+from trading.core.strategies.presets import PRESETS
 
 
 class StrategyListApi(TenantAPIView):

@@ -1,8 +1,8 @@
 """/api/v1/strategies/: every registered strategy with its parameter schema, and the presets."""
 from __future__ import annotations
 
-from trading.strategies import STRATEGIES
-from trading.strategies.presets import PRESETS
+from trading.core.strategies import STRATEGIES
+from trading.core.strategies.presets import PRESETS
 
 URL = "/api/v1/strategies/"
 

@@ -792,7 +792,7 @@ def binance_exchange(fake_binance: FakeBinance) -> Iterator[LiveExchange]:
 def binance_live(fake_binance: FakeBinance) -> Iterator[FakeBinance]:
     """Every signed binance client of the project (credential checks, live exchanges) talks
     to the stand-in."""
-    from trading.credentials import reset_live_connections, set_live_connection
+    from trading.exchanges.live_clients import reset_live_connections, set_live_connection
 
     set_live_connection("binance", urls_api=fake_binance.url, markets=binance_markets(),
                         timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})

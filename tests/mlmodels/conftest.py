@@ -20,7 +20,7 @@ from mlmodels.options import TrainingOptions
 from mlmodels.pipeline import TrainedModel, train_and_evaluate
 from mlmodels.resolver import forget_resolutions
 from mlmodels.runner import TrainingLimits
-from trading.candles import Candles
+from trading.core.candles import Candles
 from trading.sampledata import generate
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z

@@ -17,7 +17,7 @@ from mlmodels.datasets import (
 )
 from mlmodels.features import FEATURE_SETS, FeatureSet, compute_features
 from tests.mlmodels.conftest import quick_options, sample_candles
-from trading.candles import Candles
+from trading.core.candles import Candles
 
 
 def perturbed_after(candles: Candles, index: int, seed: int = 1) -> Candles:

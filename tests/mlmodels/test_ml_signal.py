@@ -20,10 +20,10 @@ from mlmodels.models import MLModel
 from mlmodels.services import mlmodel_promote
 from tests.base import owner_actor
 from tests.mlmodels.conftest import register
-from trading.backtest import BacktestConfig, check_lookahead, run_fast
-from trading.backtest.engine import tick_signals
-from trading.strategies import SignalUnavailable, StrategyScope, get_strategy
-from trading.strategies.ml_signal import MlSignal
+from trading.core.backtest import BacktestConfig, check_lookahead, run_fast
+from trading.core.backtest.run_paths import tick_signals
+from trading.core.strategies import SignalUnavailable, StrategyScope, get_strategy
+from trading.core.strategies.ml_signal import MlSignal
 
 BTC_1H = ("BTC/USDT", "1h")
 PARAMS = {"model_id": "active", "enter_probability": 0.36, "exit_probability": 0.36}

@@ -5,9 +5,9 @@ in production); tests step it one candle at a time and count the fetches it serv
 """
 from __future__ import annotations
 
-from trading.candles import Candles
+from trading.core.candles import Candles
+from trading.core.timeframes import timeframe_ms
 from trading.sampledata import generate
-from trading.timeframes import timeframe_ms
 
 START_MS = 1_700_000_040_000 - 1_700_000_040_000 % 86_400_000
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from tests.base import owner_actor
+from trading.core.strategies import STRATEGIES
+from trading.core.strategies import base as strategy_base
 from trading.engine import bot_market_snapshot, forget_signal_memo, run_tick
 from trading.exchanges.factory import exchange_for
 from trading.models import Bot, Order, Thought
 from trading.services import orders
 from trading.services.accounts import exchange_account_create
 from trading.services.bots import bot_create
-from trading.strategies import STRATEGIES
-from trading.strategies import base as strategy_base
 
 SLIPPAGE = Decimal("0.0005")  # the paper account's default
 ENTRY_AMOUNT = Decimal("0.01")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from trading.backtest.synthetic import random_walk_candles
-from trading.candles import write_csv
+from trading.core.backtest.synthetic import random_walk_candles
+from trading.core.candles import write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "timestamp,open,high,low,close,volume\n"

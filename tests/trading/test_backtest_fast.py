@@ -5,11 +5,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trading.backtest import BacktestConfig, run_fast, run_reference
-from trading.backtest.fast import simulate_fast
-from trading.backtest.reference import simulate_reference
-from trading.backtest.simulation import SimulationSettings
-from trading.backtest.synthetic import random_walk_candles
+from trading.core.backtest import BacktestConfig, run_fast, run_reference
+from trading.core.backtest.fast import simulate_fast
+from trading.core.backtest.reference import simulate_reference
+from trading.core.backtest.simulation import SimulationSettings
+from trading.core.backtest.synthetic import random_walk_candles
 
 TIMEFRAMES = st.sampled_from([60_000, 3_600_000, 4 * 3_600_000])
 PERCENT_OR_OFF = st.sampled_from([0.0, 0.5, 1.0, 3.0, 8.0])

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trading import risk
-from trading.backtest.fast import simulate_fast
-from trading.backtest.reference import simulate_reference
-from trading.backtest.simulation import SimulationSettings
-from trading.candles import Candles
+from trading.core import risk
+from trading.core.backtest.fast import simulate_fast
+from trading.core.backtest.reference import simulate_reference
+from trading.core.backtest.simulation import SimulationSettings
+from trading.core.candles import Candles
 
 HOUR_MS = 3_600_000
 SIMULATORS = pytest.mark.parametrize("simulate", [simulate_reference, simulate_fast],

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trading.backtest import metrics
-from trading.backtest.report import downsample, exit_reason_table, monthly_table
-from trading.backtest.simulation import DAY_MS, SimulationResult, TradeLog
-from trading.candles import Candles
+from trading.core.backtest import metrics
+from trading.core.backtest.report import downsample, exit_reason_table, monthly_table
+from trading.core.backtest.simulation import DAY_MS, SimulationResult, TradeLog
+from trading.core.candles import Candles
 
 HOUR_MS = 3_600_000
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from aitrader.errors import ValidationFailed
-from trading.backtest import (
+from trading.core.backtest import (
     BacktestConfig,
     check_lookahead,
     run_backtest,
@@ -15,9 +15,9 @@ from trading.backtest import (
     run_reference,
     sweep,
 )
-from trading.backtest.synthetic import random_walk_candles
-from trading.candles import Candles
-from trading.strategies import STRATEGIES, Strategy
+from trading.core.backtest.synthetic import random_walk_candles
+from trading.core.candles import Candles
+from trading.core.strategies import STRATEGIES, Strategy
 
 HOUR_MS = 3_600_000
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trading.backtest.synthetic import random_walk_candles
-from trading.candles import COLUMNS, CandleFileError, _load_rows, load_csv, write_csv
+from trading.core.backtest.synthetic import random_walk_candles
+from trading.core.candles import COLUMNS, CandleFileError, _load_rows, load_csv, write_csv
 
 HEADER = ",".join(COLUMNS)
 

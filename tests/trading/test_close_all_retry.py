@@ -17,9 +17,9 @@ from django.urls import reverse
 from tests.fakes.binance import binance_markets
 from tests.trading.conftest import make_live_bot
 from trading import selectors
-from trading.credentials import set_live_connection
 from trading.engine import run_tick
 from trading.exchanges.factory import live_exchange
+from trading.exchanges.live_clients import set_live_connection
 from trading.models import Bot, Order, Thought
 from trading.services import orders
 

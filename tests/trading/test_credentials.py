@@ -12,10 +12,10 @@ from tenants.plans import Plan
 from tenants.vault import load_secret, secret_exists
 from tests.base import PASSWORD, owner_actor
 from tests.fakes.binance import DEFAULT_API_KEY, DEFAULT_SECRET
-from trading.credentials import (
+from trading.exchanges.base import AccountPermissions
+from trading.exchanges.live_clients import (
     live_exchange_for_account,
 )
-from trading.exchanges.base import AccountPermissions
 from trading.models import ExchangeAccount
 from trading.services.accounts import exchange_account_create
 from trading.services.credentials import (

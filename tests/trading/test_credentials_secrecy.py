@@ -14,7 +14,7 @@ from tenants.models import AuditEvent, User, VaultEntry
 from tenants.vault import load_secret, store_secret
 from tests.base import PASSWORD, client_past_second_factor, owner_actor
 from tests.fakes.binance import binance_markets
-from trading.credentials import (
+from trading.exchanges.live_clients import (
     live_exchange_for_account,
     reset_live_connections,
     set_live_connection,

@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from trading.candles import load_csv
+from trading.core.candles import load_csv
 from trading.sampledata import generate
 
 pytest_plugins = ["tests.fakes.binance"]

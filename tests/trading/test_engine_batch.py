@@ -9,7 +9,9 @@ from django.utils import timezone
 from tenants.models import Tenant
 from tests.trading.conftest import make_paper_bot
 from trading import engine, tasks
+from trading.engine import run as engine_run
 from trading.engine import run_tick, run_ticks, tick_batches
+from trading.engine import tick as engine_tick
 from trading.models import Bot, EquitySnapshot, Fill, Order, Thought, Trade
 from trading.services.bots import (
     bot_claim_tick,
@@ -98,14 +100,14 @@ def test_it_skips_bots_of_another_tenant(world, market):
 
 def _failing_for(monkeypatch, bot: Bot, error: BaseException) -> None:
     """Make the tick of `bot` raise `error` halfway (after its decision inputs are read)."""
-    real = engine._bot_view
+    real = engine_tick._bot_view
 
     def bot_view(each, market, position):
         if each.pk == bot.pk:
             raise error
         return real(each, market, position)
 
-    monkeypatch.setattr(engine, "_bot_view", bot_view)
+    monkeypatch.setattr(engine_tick, "_bot_view", bot_view)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -176,8 +178,8 @@ def test_the_beat_task_queues_one_batch_per_tenant(world, market, monkeypatch):
 def test_the_embedded_scheduler_ticks_due_bots_in_batches(world, market, monkeypatch):
     bots = _bots(world.tenant_a)
     batches = []
-    real = engine.run_ticks
-    monkeypatch.setattr(engine, "run_ticks",
+    real = engine_run.run_ticks
+    monkeypatch.setattr(engine_run, "run_ticks",
                         lambda **kw: batches.append(kw["bot_ids"]) or real(**kw))
     market.step()
     outcomes = engine.run_due_ticks()

@@ -1,8 +1,9 @@
 """Query counts of ticks: a batch costs the same few queries whatever its size.
 
 The common tick (a new candle, nothing to order, no order to follow) must not pay per bot:
-claim, load bots, positions, pending orders, then thoughts + equity + engine state in one
-transaction. SAVEPOINT / RELEASE count here because the test runs inside a transaction.
+claim, load bots, positions, pending orders, pending manual orders, then thoughts + equity +
+engine state in one transaction. SAVEPOINT / RELEASE count here because the test runs inside
+a transaction.
 """
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ import pytest
 from tenants.models import Tenant
 from tenants.plans import Plan
 from tests.trading.conftest import make_paper_bot
+from trading.core.strategies import get_strategy
 from trading.engine import bot_market_snapshot, run_tick, run_ticks
 from trading.models import Bot, Thought
-from trading.strategies import get_strategy
 
-# claim, load bots, positions, pending orders, SAVEPOINT, INSERT equity, INSERT thoughts,
-# UPDATE bots, RELEASE SAVEPOINT
-NEW_CANDLE_QUERIES = 9
+# claim, load bots, positions, pending orders, pending manual orders, SAVEPOINT,
+# INSERT equity, INSERT thoughts, UPDATE bots, RELEASE SAVEPOINT
+NEW_CANDLE_QUERIES = 10
 # the same without the two INSERTs: nothing to record when no candle closed
-NO_NEW_CANDLE_QUERIES = 7
+NO_NEW_CANDLE_QUERIES = 8
 
 
 def _bots(tenant: Tenant, count: int) -> list[Bot]:

@@ -12,8 +12,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trading.candles import Candles
-from trading.strategies import get_strategy
+from trading.core.candles import Candles
+from trading.core.strategies import get_strategy
 
 HOUR_MS = 3_600_000
 
@@ -185,7 +185,7 @@ def test_bollinger_breakout_equals_the_exact_reference(closes, period, std_dev):
 
 def test_prices_without_a_short_decimal_form_still_signal():
     # A random walk's floats are not short decimals: the float comparison is the fallback.
-    from trading.backtest.synthetic import random_walk_candles
+    from trading.core.backtest.synthetic import random_walk_candles
 
     candles = random_walk_candles(400, seed=3)
     signals = get_strategy("sma_cross").signals(candles, {"fast": 3, "slow": 8})

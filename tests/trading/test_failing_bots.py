@@ -15,13 +15,13 @@ import pytest
 
 from tests.base import owner_actor
 from tests.trading.conftest import make_live_bot, make_paper_bot
+from trading.core.strategies import STRATEGIES
+from trading.core.strategies.sma_cross import SmaCross
 from trading.engine import run_tick
 from trading.exchanges.factory import exchange_for
 from trading.models import Bot, Order, Thought
 from trading.services.credentials import exchange_credentials_remove
 from trading.services.orders import order_intent_create
-from trading.strategies import STRATEGIES
-from trading.strategies.sma_cross import SmaCross
 
 LIMIT = 3
 

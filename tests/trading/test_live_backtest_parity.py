@@ -24,17 +24,17 @@ import pytest
 
 from tests.base import owner_actor
 from tests.trading.markets import START_MS, SteppingMarket
-from trading import risk
-from trading.backtest import BacktestConfig
-from trading.backtest.fast import simulate_fast
+from trading.core import risk
+from trading.core.backtest import BacktestConfig
+from trading.core.backtest.fast import simulate_fast
+from trading.core.strategies import STRATEGIES
+from trading.core.strategies.presets import PRESETS
 from trading.engine import run_ticks
 from trading.exchanges.factory import set_market_source
 from trading.models import Trade
 from trading.sampledata import generate
 from trading.services.accounts import exchange_account_create
 from trading.services.bots import bot_create
-from trading.strategies import STRATEGIES
-from trading.strategies.presets import PRESETS
 
 HISTORY = 24  # candles closed before the bot starts: warm-up for some, ignored by others
 CANDLES = 160

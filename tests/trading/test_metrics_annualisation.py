@@ -10,10 +10,10 @@ import pytest
 from django.urls import reverse
 
 from tests.base import owner_actor
-from trading.backtest import metrics
-from trading.backtest.config import BacktestConfig
-from trading.backtest.report import build_report
-from trading.backtest.simulation import DAY_MS, SimulationResult
+from trading.core.backtest import metrics
+from trading.core.backtest.config import BacktestConfig
+from trading.core.backtest.report import build_report
+from trading.core.backtest.simulation import DAY_MS, SimulationResult
 from trading.models import BacktestRun
 from trading.services.backtests import backtest_run_create
 

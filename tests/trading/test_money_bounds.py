@@ -1,4 +1,4 @@
-"""Money values have one set of bounds (trading.money) on every surface, and a value stored
+"""Money values have one set of bounds (trading.core.money) on every surface, and a value stored
 around them never takes a page, the API, the admin or a tick batch down.
 
 Surfaces: the web forms, the REST API, the Django admin's forms, the services themselves and
@@ -18,8 +18,8 @@ from aitrader.errors import ValidationFailed
 from tenants.models import User
 from tests.base import client_past_second_factor, owner_actor
 from tests.trading.conftest import make_paper_bot
-from trading import money
-from trading.backtest.config import BacktestConfig
+from trading.core import money
+from trading.core.backtest.config import BacktestConfig
 from trading.engine import run_ticks
 from trading.models import Bot, ExchangeAccount, PaperBalance, Thought
 from trading.services.accounts import exchange_account_create

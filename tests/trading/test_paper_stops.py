@@ -23,9 +23,9 @@ from tests.trading.stops import (
     shape_candle,
     tick,
 )
-from trading import risk
-from trading.backtest.config import BacktestConfig
-from trading.backtest.reference import simulate_reference
+from trading.core import risk
+from trading.core.backtest.config import BacktestConfig
+from trading.core.backtest.reference import simulate_reference
 from trading.exchanges.base import InvalidOrder
 from trading.exchanges.factory import exchange_for
 from trading.exchanges.paper_fills import Bar, FillConfig, simulate_trigger_fill

@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from tests.base import owner_actor
 from tests.trading.conftest import make_paper_bot
 from tests.trading.markets import SteppingMarket
-from trading.backtest.synthetic import random_walk_candles
+from trading.core.backtest.synthetic import random_walk_candles
+from trading.core.strategies import STRATEGIES, get_strategy
 from trading.engine import run_tick
 from trading.exchanges.factory import set_market_source
 from trading.models import Bot, Thought
 from trading.services.bots import bot_update
-from trading.strategies import STRATEGIES, get_strategy
 
 DCA = {"interval": 6, "safety_orders": 3, "safety_step_pct": 0.3, "take_profit_pct": 0.4}
 GRID = {"levels": 12, "range_pct": 1.5}

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading.candles import write_csv
+from trading.core.candles import write_csv
 from trading.exchanges.base import Exchange, InvalidOrder, OrderRequest, PermanentExchangeError
 from trading.exchanges.replay import ReplayClock, ReplayExchange, replay_source_for
 from trading.sampledata import generate, sample_path

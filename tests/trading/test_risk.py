@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from trading import risk
+from trading.core import risk
 
 
 def test_position_units_keep_the_fee_inside_the_stake():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trading.candles import load_csv
+from trading.core.candles import load_csv
 from trading.sampledata import (
     PROFILES,
     SAMPLE_END_MS,

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from aitrader.errors import ValidationFailed
-from trading.backtest.synthetic import random_walk_candles
-from trading.candles import Candles
-from trading.strategies import STRATEGIES, Param, get_strategy, strategy_list
-from trading.strategies.indicators import rolling_mean, rolling_std, rolling_sum, rsi
-from trading.strategies.presets import PRESETS, RiskSettings, risk_for
+from trading.core.backtest.synthetic import random_walk_candles
+from trading.core.candles import Candles
+from trading.core.strategies import STRATEGIES, Param, get_strategy, strategy_list
+from trading.core.strategies.indicators import rolling_mean, rolling_std, rolling_sum, rsi
+from trading.core.strategies.presets import PRESETS, RiskSettings, risk_for
 
 HOUR_MS = 3_600_000
 # The rule-based strategies this file covers; ml_signal needs a trained model (mlmodels tests).

@@ -11,7 +11,10 @@ from django.utils import timezone
 
 from tests.trading.conftest import make_paper_bot
 from trading import engine, selectors, tasks
+from trading.engine import batch as engine_batch
+from trading.engine import run as engine_run
 from trading.models import Bot, Order
+from trading.services import bots as bot_services
 from trading.services.bots import bot_claim_ticks, bot_finish_ticks, bot_renew_ticks
 
 
@@ -103,10 +106,10 @@ class SteppingClock:
 def test_a_long_batch_renews_its_lease_as_it_goes(world, market, monkeypatch):
     bots = [make_paper_bot(world.tenant_a, name=f"b{i}") for i in range(3)]
     clock = SteppingClock(0.0)  # each bot's tick takes 0.4 of an interval (see `tick`)
-    monkeypatch.setattr(engine, "_monotonic", clock)
+    monkeypatch.setattr(engine_batch, "_monotonic", clock)
     t0 = timezone.now()
     seen = []
-    real = engine._guarded_tick
+    real = engine_run._guarded_tick
 
     def tick(bot, batch):
         clock.value += _interval().total_seconds() * 0.4
@@ -115,7 +118,7 @@ def test_a_long_batch_renews_its_lease_as_it_goes(world, market, monkeypatch):
                                     now=t0 + timedelta(seconds=clock.value)))
         return real(bot, batch)
 
-    monkeypatch.setattr(engine, "_guarded_tick", tick)
+    monkeypatch.setattr(engine_run, "_guarded_tick", tick)
     market.step()
     outcomes = engine.run_ticks(tenant_id=bots[0].tenant_id, bot_ids=[b.pk for b in bots],
                                 now=t0)
@@ -127,16 +130,16 @@ def test_a_long_batch_renews_its_lease_as_it_goes(world, market, monkeypatch):
 def test_a_bot_whose_lease_was_taken_mid_batch_is_not_ticked_twice(world, market, monkeypatch):
     bots = [make_paper_bot(world.tenant_a, name=f"b{i}") for i in range(2)]
     interval = _interval().total_seconds()
-    monkeypatch.setattr(engine, "_monotonic", SteppingClock(interval * 1.5))
+    monkeypatch.setattr(engine_batch, "_monotonic", SteppingClock(interval * 1.5))
     t0 = timezone.now()
-    real = engine._guarded_tick
+    real = engine_run._guarded_tick
 
     def tick(bot, batch):
         if bot.pk == bots[0].pk:  # meanwhile bot 1's lease lapsed and another worker took it
             Bot.objects.filter(pk=bots[1].pk).update(tick_lease_until=t0 + 10 * _interval())
         return real(bot, batch)
 
-    monkeypatch.setattr(engine, "_guarded_tick", tick)
+    monkeypatch.setattr(engine_run, "_guarded_tick", tick)
     market.step()
     outcomes = engine.run_ticks(tenant_id=bots[0].tenant_id, bot_ids=[b.pk for b in bots],
                                 now=t0)
@@ -149,7 +152,7 @@ def test_each_batch_of_a_long_scheduler_pass_claims_its_bots_when_it_starts(
         world, market, monkeypatch):
     bots = [make_paper_bot(world.tenant_a, name="a"), make_paper_bot(world.tenant_b, name="b")]
     claims = []
-    real_claim, real_run = engine.bot_services.bot_claim_ticks, engine.run_ticks
+    real_claim, real_run = bot_services.bot_claim_ticks, engine_run.run_ticks
     t0 = timezone.now()
     with time_machine.travel(t0, tick=False) as traveller:
         def claim(**kwargs):
@@ -162,8 +165,8 @@ def test_each_batch_of_a_long_scheduler_pass_claims_its_bots_when_it_starts(
             traveller.shift(3 * _interval())  # this batch took three tick intervals
             return outcomes
 
-        monkeypatch.setattr(engine.bot_services, "bot_claim_ticks", claim)
-        monkeypatch.setattr(engine, "run_ticks", run)
+        monkeypatch.setattr(bot_services, "bot_claim_ticks", claim)
+        monkeypatch.setattr(engine_run, "run_ticks", run)
         market.step()
         outcomes = engine.run_due_ticks()
     assert len(outcomes) == len(bots) == len(claims)

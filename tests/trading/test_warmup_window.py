@@ -9,12 +9,12 @@ from __future__ import annotations
 from tests.base import owner_actor
 from tests.trading.conftest import make_paper_bot
 from tests.trading.markets import START_MS, SteppingMarket
+from trading.core.strategies import STRATEGIES, get_strategy
 from trading.engine import run_tick
 from trading.exchanges.factory import set_market_source
 from trading.marketdata import MAX_FEED_CANDLES, get_snapshot
 from trading.models import Thought
 from trading.sampledata import generate
-from trading.strategies import STRATEGIES, get_strategy
 
 
 class RecordingMarket(SteppingMarket):

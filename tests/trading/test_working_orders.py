@@ -18,6 +18,8 @@ from tenants.plans import Plan
 from tests.base import owner_actor
 from tests.trading.markets import SteppingMarket
 from trading import selectors
+from trading.core.strategies import STRATEGIES
+from trading.core.strategies import base as strategy_base
 from trading.engine import forget_signal_memo, run_tick
 from trading.exchanges.factory import exchange_for, reset_market_sources, set_market_source
 from trading.marketdata import forget_local_memo
@@ -25,8 +27,6 @@ from trading.models import Fill, Order, PaperBalance, Position, Thought
 from trading.services import orders
 from trading.services.accounts import exchange_account_create
 from trading.services.bots import bot_create
-from trading.strategies import STRATEGIES
-from trading.strategies import base as strategy_base
 
 BIG = Decimal("2000000")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from trading.candles import Candles
+from trading.core.candles import Candles
 from trading.exchanges.paper import PaperExchange
 from trading.models import ExchangeAccount, TradingMode
 
@@ -18,12 +18,14 @@ _sources_lock = threading.Lock()
 class WallClockSource:
     """Live market data through a public (credential-less) ccxt client, on the wall clock.
 
-    The client honours `trading.credentials.set_live_connection` (a sandbox or a stand-in)
-    like the signed clients do.
+    The client honours `trading.exchanges.live_clients.set_live_connection` (a sandbox or a
+    stand-in) like the signed clients do.
     """
 
     def __init__(self, exchange_id: str) -> None:
-        from trading.credentials import live_exchange_for_keys
+        # Imported at first use, like every path to a live client: ccxt (~65 MB) loads only
+        # in a process that talks to a real exchange, never in one that serves pages.
+        from trading.exchanges.live_clients import live_exchange_for_keys
 
         self.exchange = live_exchange_for_keys(exchange_id, None, None)
 
@@ -96,7 +98,8 @@ def exchange_for(account: ExchangeAccount, closed_candles: Candles):
 
 def live_exchange(account: ExchangeAccount):
     """The live venue of `account`, signed with its keys from the vault (shared per process)."""
-    from trading.credentials import live_exchange_for_account, require_credentials
+    # Imported at first use: ccxt loads only in a process that trades on a live account.
+    from trading.exchanges.live_clients import live_exchange_for_account, require_credentials
 
     require_credentials(account)
     return live_exchange_for_account(account)

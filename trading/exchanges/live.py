@@ -37,6 +37,7 @@ import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS
 
+from trading.core.timeframes import timeframe_ms
 from trading.exchanges.base import (
     LEDGER_AMOUNT_STEP,
     ORDER_TYPES,
@@ -59,7 +60,6 @@ from trading.exchanges.base import (
     TradeFill,
 )
 from trading.exchanges.limits import MarketRules, remember_market_rules
-from trading.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
 

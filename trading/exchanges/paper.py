@@ -20,7 +20,7 @@ from decimal import Decimal
 import numpy as np
 
 from trading import selectors
-from trading.candles import Candles
+from trading.core.candles import Candles
 from trading.exchanges import paper_fills
 from trading.exchanges.base import (
     LEDGER_AMOUNT_STEP,

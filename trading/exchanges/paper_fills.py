@@ -11,7 +11,7 @@ trades on a price it was decided from. The rules:
   (a buy limit at or above the open) takes liquidity: it fills at the open as a taker;
 - a protective exit (a stop loss or take profit the platform saw touched) fills on the candle
   its level was checked against, at the level, or at the open when the candle opened beyond
-  it (a gap), worsened by slippage, taker fee: the backtester's rule (trading.risk);
+  it (a gap), worsened by slippage, taker fee: the backtester's rule (trading.core.risk);
 - no order takes more than `max_volume_fraction` of the candle's volume; the rest remains;
 - fee = rate × notional, in the quote currency.
 """

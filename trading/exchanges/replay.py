@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trading.candles import Candles, load_csv
+from trading.core.candles import Candles, load_csv
+from trading.core.timeframes import SUPPORTED, timeframe_ms
 from trading.exchanges.base import (
     Balance,
     InvalidOrder,
@@ -31,7 +32,6 @@ from trading.exchanges.base import (
 )
 from trading.exchanges.limits import MarketRules
 from trading.sampledata import ensure_sample_files
-from trading.timeframes import SUPPORTED, timeframe_ms
 
 ORDERS_REFUSED = "replay exchange serves market data only; use paper mode"
 # Candles that have already closed when a demo replay starts, so indicators are warm at once.

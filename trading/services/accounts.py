@@ -10,9 +10,9 @@ from tenants.actors import Actor
 from tenants.models import Scope, Tenant
 from tenants.plans import plan_require_feature
 from tenants.services import audit_record
+from trading.core.money import PAPER_BALANCE
+from trading.core.symbols import clean_currency
 from trading.models import ExchangeAccount, PaperBalance, TradingMode
-from trading.money import PAPER_BALANCE
-from trading.symbols import clean_currency
 
 SUPPORTED_EXCHANGES = ("binance", "kraken", "coinbase", "bybit", "okx", "kucoin")
 

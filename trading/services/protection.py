@@ -13,7 +13,7 @@ A stop that fills at the exchange while the platform is down is an ordinary pend
 the next tick's order sync, or reconciliation, records its fills, and the trade closes as a
 stop loss. Where a stop cannot rest (paper accounts, exchanges without stop orders) the
 platform watches it instead: the bot's ticks compare the market with the level
-(trading.decisions), which protects nothing while the platform is down; the bot's page
+(trading.core.decisions), which protects nothing while the platform is down; the bot's page
 says which of the two applies.
 
 A stop's client id is `ait-<bot>-<entry candle>-st<n>`: one series per entry, `n` counting
@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from aitrader.errors import ServiceError
-from trading import risk, selectors
+from trading import selectors
+from trading.core import risk
+from trading.core.strategies.presets import risk_for
+from trading.core.timeframes import timeframe_ms
 from trading.exchanges.base import Exchange, ExchangeError, round_down_to_step
 from trading.models import Bot, ExchangeAccount, Order, Position, TradingMode
 from trading.services import orders
-from trading.strategies.presets import risk_for
-from trading.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from mlmodels.options import ARCHITECTURES
 from mlmodels.services import mlmodel_promote, mlmodel_run_training, mlmodel_train
 from tenants.actors import Actor
 from tenants.selectors import tenant_get_by_slug
-from trading.candles import CandleFileError, load_csv
+from trading.core.candles import CandleFileError, load_csv
 
 USAGE_ERROR, TRAINING_FAILED = 2, 1
 

@@ -12,10 +12,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from aitrader.errors import ValidationFailed
-from trading.backtest import BacktestConfig, run_backtest
-from trading.backtest.text import render_text
-from trading.candles import CandleFileError, load_csv
-from trading.strategies.presets import PRESETS
+from trading.core.backtest import BacktestConfig, run_backtest
+from trading.core.backtest.text import render_text
+from trading.core.candles import CandleFileError, load_csv
+from trading.core.strategies.presets import PRESETS
 
 USAGE_ERROR = 2
 # Runs at least this long (in candles) draw a progress bar (text output only).

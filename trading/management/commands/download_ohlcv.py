@@ -16,10 +16,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from aitrader.errors import ServiceError
-from trading.candles import Candles, parse_timestamp, write_csv
+from trading.core.candles import Candles, parse_timestamp, write_csv
+from trading.core.timeframes import SUPPORTED
 from trading.exchanges.base import PermanentExchangeError, TemporaryExchangeError
 from trading.exchanges.live import LiveExchange, fetch_ohlcv_history
-from trading.timeframes import SUPPORTED
 
 UNREACHABLE = 2
 
