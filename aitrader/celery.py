@@ -29,4 +29,7 @@ app.conf.beat_schedule = {
     "send-due-checkins": {"task": "notifications.tasks.send_due_checkins", "schedule": 60.0},
     # ML: start scheduled retrainings that are due; fail training runs whose worker vanished.
     "retrain-due-models": {"task": "mlmodels.tasks.retrain_due_models", "schedule": 300.0},
+    # Billing: trial reminders three days ahead; trials and grace periods that ended fall back
+    # to Free (live bots paused with the reason).
+    "billing-sweep": {"task": "tenants.tasks.billing_sweep", "schedule": 3600.0},
 }

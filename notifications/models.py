@@ -87,6 +87,7 @@ class AlertKind(models.TextChoices):
     ORDER_FAILED = "order_failed", "Order rejected or failed"
     DRIFT = "drift", "Reconciliation drift"
     VAULT = "vault", "Vault failure (a secret could not be opened)"
+    BILLING = "billing", "Plan changed (billing, trial or staff)"
 
 
 class NotificationSettings(TenantScopedModel):
@@ -96,6 +97,7 @@ class NotificationSettings(TenantScopedModel):
     order_failed = models.BooleanField(default=True)
     drift = models.BooleanField(default=True)
     vault = models.BooleanField(default=True)
+    billing = models.BooleanField(default=True)
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")

@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
@@ -39,6 +39,15 @@ def on_bot_auto_paused(sender, *, tenant_id: int, bot_id: int, reason: str, **kw
 def on_bot_drift_found(sender, *, tenant_id: int, bot_id: int, summary: str, **kwargs) -> None:
     """Reconciliation found drift on a paused or stopped bot (sent after commit)."""
     _safely(services.alert_drift, tenant_id=tenant_id, bot_id=bot_id, summary=summary)
+
+
+@receiver(tenant_signals.plan_changed, dispatch_uid="notifications.plan_changed")
+def on_plan_changed(sender, *, tenant, old_plan: str, new_plan: str, reason: str,
+                    **kwargs) -> None:
+    """The plan changed (sent inside its transaction): announce it once that commits."""
+    transaction.on_commit(lambda: _safely(
+        services.alert_plan_changed, tenant_id=tenant.pk, old_plan=old_plan,
+        new_plan=new_plan, reason=reason))
 
 
 @receiver(order_failed, dispatch_uid="notifications.order_failed")

@@ -52,7 +52,7 @@ class Actor:
     @classmethod
     def for_member(cls, membership: Membership, *, via: str = "web", ip: str | None = None,
                    user_agent: str = "") -> Actor:
-        return cls(tenant=membership.tenant, user=membership.user, role=membership.role,
+        return cls(tenant=membership.tenant, user=membership.user, role=membership.acting_role,
                    via=via, ip=ip, user_agent=user_agent)
 
     @classmethod

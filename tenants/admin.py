@@ -8,6 +8,8 @@ from tenants.models import (
     Invitation,
     Membership,
     RecoveryCode,
+    StripeEvent,
+    Subscription,
     Tenant,
     TenantDataKey,
     User,
@@ -64,6 +66,53 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ["plan", "status"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj: Tenant, form, change: bool) -> None:
+        """A plan set by staff goes through the plan service, so live bots, bots over the
+        limit and members follow it exactly as after a billing change."""
+        new_plan = obj.plan
+        if change and "plan" in form.changed_data:
+            obj.plan = form.initial["plan"]
+            super().save_model(request, obj, form, change)
+            from tenants.actors import Actor
+            from tenants.billing.services import plan_change
+
+            plan_change(tenant=obj, plan=new_plan, reason=f"set by staff ({request.user})",
+                        actor=Actor.system(obj, via="admin"))
+            obj.refresh_from_db()
+            return
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Staff read subscriptions; Stripe's webhooks are their only writer."""
+
+    list_display = ["tenant", "plan", "interval", "status", "current_period_end",
+                    "trial_ends_at", "grace_ends_at", "stripe_customer_id"]
+    list_filter = ["plan", "status", "interval"]
+    search_fields = ["tenant__slug", "stripe_customer_id", "stripe_subscription_id"]
+    list_select_related = ["tenant"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    """The processed webhook events (redeliveries are answered from here)."""
+
+    list_display = ["event_id", "type", "processed_at"]
+    search_fields = ["event_id", "type"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Membership)

@@ -120,7 +120,15 @@ class Membership(TenantScopedModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    # Over the plan's member limit after a downgrade: the member keeps read access (acts as a
+    # viewer) until the owner removes someone or upgrades; the role is kept for that day.
+    limited = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+
+    @property
+    def acting_role(self) -> str:
+        """The role this member acts with: `role`, or viewer while over the plan's limit."""
+        return Role.VIEWER if self.limited else self.role
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "user"],
@@ -251,3 +259,57 @@ class VaultEntry(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.name}.{self.field}"
+
+
+class Subscription(TenantScopedModel):
+    """A tenant's paid plan (or trial) as Stripe sees it; one per tenant.
+
+    Only `tenants.billing` writes it, from Checkout and from verified webhooks. The tenant's
+    `plan` field stays the one the rest of the product reads; billing changes it through
+    `plan_change` so live bots and members follow.
+    """
+
+    class Status(models.TextChoices):
+        TRIALING = "trialing", "Trial"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Payment failed"
+        CANCELED = "canceled", "Cancelled"
+
+    class Interval(models.TextChoices):
+        MONTH = "month", "Monthly"
+        YEAR = "year", "Yearly"
+
+    plan = models.CharField(max_length=20, choices=Plan.choices)
+    interval = models.CharField(max_length=10, choices=Interval.choices, default=Interval.MONTH)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    stripe_customer_id = models.CharField(max_length=64, blank=True, db_index=True)
+    stripe_subscription_id = models.CharField(max_length=64, blank=True, db_index=True)
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    trial_reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    grace_ends_at = models.DateTimeField(null=True, blank=True)
+    # Stripe's `created` of the newest event applied: an older one arriving late changes
+    # nothing (Stripe does not promise delivery order).
+    last_event_at = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"],
+                                               name="subscription_one_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.plan} ({self.status}) of {self.tenant_id}"
+
+
+class StripeEvent(models.Model):
+    """A webhook event already processed, by Stripe's event id: a redelivery is a no-op.
+
+    Platform-level (an event may name no tenant we know), so not tenant-scoped."""
+
+    event_id = models.CharField(max_length=64, unique=True)
+    type = models.CharField(max_length=60)
+    tenant_id_seen = models.BigIntegerField(null=True, blank=True)
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

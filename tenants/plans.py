@@ -47,7 +47,8 @@ FEATURE_LABELS = {
     "exports": "Exports",
     "audit_export": "Audit-log export",
 }
-COUNT_LABELS = {"max_bots": "bots", "max_members": "members"}
+# What each count limit counts, singular and plural ("allows 1 member", "allows 10 ...").
+COUNT_LABELS = {"max_bots": ("running bot", "running bots"), "max_members": ("member", "members")}
 
 
 def plan_limits(plan: str) -> PlanLimits:
@@ -82,6 +83,7 @@ def plan_check_count(plan: str, limit: str, current: int) -> None:
     needed = _cheapest_plan(lambda limits: getattr(limits, limit) is None
                             or getattr(limits, limit) >= wanted)
     raise PlanLimitExceeded(
-        f"The {Plan(plan).label} plan allows {maximum} {COUNT_LABELS[limit]}; "
+        f"The {Plan(plan).label} plan allows {maximum} "
+        f"{COUNT_LABELS[limit][0 if maximum == 1 else 1]}; "
         f"the {needed} plan allows more."
     )

@@ -24,6 +24,15 @@ class TenantQuerySet(models.QuerySet):
             raise ValueError("for_tenant() needs a saved tenant; refusing to return all rows.")
         return self.filter(tenant_id=tenant_id)
 
+    def all_tenants(self, *, reason: str) -> TenantQuerySet:
+        """Rows of every tenant, for platform work that is cross-tenant by nature (the
+        scheduler, reconciliation, billing sweeps, admin). `reason` says why at the call
+        site, so a reader (and the isolation test) can tell a deliberate escape from a
+        forgotten `for_tenant`."""
+        if not reason or not reason.strip():
+            raise ValueError("all_tenants() needs a reason: say why this query spans tenants.")
+        return self.all()
+
 
 class TenantScopedModel(models.Model):
     """Abstract base of every tenant-owned model: an indexed, protected tenant foreign key."""

@@ -1,10 +1,10 @@
 """Reads of the tenants app."""
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Case, CharField, F, OuterRef, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
-from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Tenant, User
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant, User
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
@@ -34,6 +34,12 @@ def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
             .order_by("-created_at"))
 
 
+# `Membership.acting_role` in SQL: a member over the plan's limit acts (and its keys act) as a
+# viewer.
+_ACTING_ROLE = Case(When(limited=True, then=Value(Role.VIEWER.value)), default=F("role"),
+                    output_field=CharField())
+
+
 def key_creator_role(*, api_key: ApiKey) -> str | None:
     """The current role, in the key's tenant, of the member who minted `api_key` (None when
     they are no longer a member, or the platform minted it)."""
@@ -42,7 +48,8 @@ def key_creator_role(*, api_key: ApiKey) -> str | None:
     if api_key.created_by_id is None:
         return None
     return (Membership.objects.for_tenant(api_key.tenant_id)
-            .filter(user_id=api_key.created_by_id).values_list("role", flat=True).first())
+            .filter(user_id=api_key.created_by_id).annotate(acting=_ACTING_ROLE)
+            .values_list("acting", flat=True).first())
 
 
 def key_creator_role_subquery() -> Subquery:
@@ -50,7 +57,7 @@ def key_creator_role_subquery() -> Subquery:
     # The outer row is an ApiKey, so the tenant is the key's own: scoped by OuterRef.
     return Subquery(Membership.objects.filter(
         tenant_id=OuterRef("tenant_id"), user_id=OuterRef("created_by_id")
-    ).values("role")[:1])
+    ).annotate(acting=_ACTING_ROLE).values("acting")[:1])
 
 
 def invitation_list_pending(*, tenant: Tenant) -> QuerySet[Invitation]:

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from tests.base import World, build_world, client_past_second_factor
 
 # Local stand-ins of the outside world, available to every test.
-pytest_plugins = ["tests.fakes.binance"]
+pytest_plugins = ["tests.fakes.binance", "tests.fakes.stripe"]
 
 
 @pytest.fixture(autouse=True)

@@ -9,3 +9,8 @@ class TradingConfig(AppConfig):
         from trading.fields import connect_sqlite_money
 
         connect_sqlite_money()  # money stays exact on SQLite (see trading.fields)
+
+        from tenants.signals import plan_changed
+        from trading.services.plan_fit import on_plan_changed
+
+        plan_changed.connect(on_plan_changed, dispatch_uid="trading.plan_fit")
