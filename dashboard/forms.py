@@ -13,11 +13,11 @@ from django import forms
 from django.http import QueryDict
 
 from tenants.models import Scope
-from trading import money
+from trading.core import money
+from trading.core.strategies import STRATEGIES
+from trading.core.strategies.presets import PRESETS
 from trading.models import TradingMode
 from trading.services.accounts import SUPPORTED_EXCHANGES
-from trading.strategies import STRATEGIES
-from trading.strategies.presets import PRESETS
 
 PARAM_PREFIX = "param_"
 NEW_PAPER_ACCOUNT = "new-paper"
@@ -151,3 +151,27 @@ class PaperAccountForm(forms.Form):
         **money.PAPER_BALANCE.field_kwargs(), initial=Decimal("10000"), label="Starting balance",
         help_text=money.PAPER_BALANCE.describe().capitalize() + ".")
     quote_currency = forms.CharField(max_length=10, initial="USDT", label="Quote currency")
+
+
+class BotEditForm(forms.Form):
+    """Change a bot: name, risk preset and capital at any time; market and candle only while
+    it is flat (the service refuses otherwise, with the reason). Strategy parameters come as
+    `param_<name>` inputs and are validated by the strategy."""
+
+    name = forms.CharField(max_length=80, label="Bot name")
+    symbol = forms.ChoiceField(choices=[(s, s) for s in SYMBOLS], label="Market")
+    timeframe = forms.ChoiceField(choices=[(t, t) for t in TIMEFRAMES], label="Candle")
+    preset = forms.ChoiceField(choices=_preset_choices, label="Risk preset")
+    capital = forms.DecimalField(**money.CAPITAL.field_kwargs(), label="Capital (quote currency)",
+                                 help_text=money.CAPITAL.describe().capitalize() + ".")
+
+    @classmethod
+    def for_bot(cls, bot, data=None) -> BotEditForm:
+        """The form filled with the bot's current settings (or bound to `data`)."""
+        form = cls(data, initial={"name": bot.name, "symbol": bot.symbol,
+                                  "timeframe": bot.timeframe, "preset": bot.preset,
+                                  "capital": bot.capital})
+        if bot.symbol not in SYMBOLS:  # a market set through the API stays choosable
+            form.fields["symbol"].choices = [(bot.symbol, bot.symbol),
+                                             *form.fields["symbol"].choices]
+        return form

@@ -26,7 +26,7 @@ def bot_overview_list(*, tenant: Tenant) -> QuerySet[Bot]:
                 .filter(bot=OuterRef("pk"), symbol=OuterRef("symbol")).order_by())
     trades = (selectors.trade_list(tenant=tenant).filter(bot=OuterRef("pk")).order_by()
               .values("bot").annotate(count=Count("id")).values("count"))
-    return selectors.bot_list(tenant=tenant).annotate(
+    return selectors.bot_list_current(tenant=tenant).annotate(
         equity=Subquery(latest.values("equity")[:1]),
         position_value=Subquery(latest.values("position_value")[:1]),
         position_amount=Subquery(position.values("amount")[:1]),
@@ -95,5 +95,5 @@ def plan_usage(*, tenant: Tenant) -> PlanUsage:
     """The plan table's row for `tenant` with its current counts."""
     return PlanUsage(plan=tenant.plan, label=tenant.get_plan_display(),
                      limits=plan_limits(tenant.plan),
-                     bots=selectors.bot_list(tenant=tenant).count(),
+                     bots=selectors.bot_running_count(tenant=tenant),
                      members=tenant_selectors.membership_list(tenant=tenant).count())

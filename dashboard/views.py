@@ -25,6 +25,7 @@ from dashboard.forms import (
     NEW_PAPER_ACCOUNT,
     ApiKeyForm,
     BacktestForm,
+    BotEditForm,
     BotForm,
     CredentialsForm,
     LiveAccountForm,
@@ -33,18 +34,20 @@ from dashboard.forms import (
 )
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
+from tenants.billing import selectors as billing_selectors
+from tenants.billing import services as billing
 from tenants.models import Role
 from tenants.plans import PLAN_LIMITS, PLAN_ORDER, Plan
 from tenants.web import member_actor, run_member_action
 from trading import selectors
+from trading.core.strategies import get_strategy, strategy_list
+from trading.core.strategies.presets import PRESETS, risk_for
 from trading.models import BacktestRun, Bot, TradingMode
 from trading.services import bots as bot_services
 from trading.services import protection
 from trading.services.accounts import exchange_account_create
 from trading.services.backtests import backtest_run_create
 from trading.services.credentials import exchange_credentials_remove, exchange_credentials_save
-from trading.strategies import get_strategy, strategy_list
-from trading.strategies.presets import PRESETS, risk_for
 
 REPORT_TRADE_ROWS = 200
 
@@ -118,6 +121,7 @@ def _render_overview(request: HttpRequest, form: BotForm, status: int = 200) -> 
     usage = page_selectors.plan_usage(tenant=tenant)
     return render(request, "dashboard/overview.html", {
         "bots": bots,
+        "archived_bots": selectors.bot_list(tenant=tenant).filter(archived_at__isnull=False),
         "summary": page_selectors.portfolio_summary(bots),
         "usage": usage,
         "bot_limit_reached": (usage.limits.max_bots is not None
@@ -182,7 +186,12 @@ def _free_paper_label(request: HttpRequest) -> str:
 @member_required
 def bot_detail(request: HttpRequest, bot_id: int) -> HttpResponse:
     """One bot: chart with its trades, position, orders, trades, live thoughts, controls."""
-    bot = _bot_or_404(request, bot_id)
+    return render_bot_detail(request, _bot_or_404(request, bot_id))
+
+
+def render_bot_detail(request: HttpRequest, bot: Bot, *, edit_form: BotEditForm | None = None,
+                      status: int = 200) -> HttpResponse:
+    """The bot page, with the edit form as given (a refused edit keeps what was typed)."""
     strategy = get_strategy(bot.strategy)
     equity = selectors.equity_latest_for_bot(bot=bot)
     return render(request, "dashboard/bot_detail.html", {
@@ -196,8 +205,25 @@ def bot_detail(request: HttpRequest, bot_id: int) -> HttpResponse:
         "equity": equity,
         "pnl": equity.equity - bot.capital if equity is not None else None,
         "can_control": member_actor(request).has_role(Role.TRADER),
+        "edit_form": edit_form or BotEditForm.for_bot(bot),
+        "pnl_tables": _pnl_tables(bot),
+        "working_orders": selectors.order_pending_for_bot(bot=bot),
+        "pnl_pairs": selectors.pnl_pairs(bot=bot),
+        "edit_open": edit_form is not None,
         **page_selectors.bot_recent_activity(bot=bot),
-    })
+    }, status=status)
+
+
+# The bot page's P&L tables: (period, how many, heading).
+PNL_TABLES = (("day", 7, "Daily"), ("week", 4, "Weekly"), ("month", 6, "Monthly"))
+
+
+def _pnl_tables(bot: Bot) -> list[tuple[str, list]]:
+    """(heading, rows) per period on the bot's market clock, newest first."""
+    today = selectors.bot_market_today(bot=bot)
+    return [(heading, selectors.pnl_table(tenant=bot.tenant_id, bot=bot, period=period,
+                                          count=count, today=today))
+            for period, count, heading in PNL_TABLES]
 
 
 RISK_LABELS = {
@@ -307,10 +333,21 @@ def _strategy_name(key: str) -> str:
 
 # --- Settings ----------------------------------------------------------------------------------
 
+# The session key that carries a new API key from its POST to the one page that shows it.
+NEW_KEY_SESSION = "new_api_key_once"
+
+
+@never_cache  # the page may show a new key once; no cache may keep it
 @member_required
 def settings_page(request: HttpRequest) -> HttpResponse:
     """API keys, exchange accounts, Telegram, members and the plan."""
-    return _render_settings(request)
+    from dashboard.billing_views import billing_messages  # it imports this module
+
+    billing_messages(request)
+    new = request.session.pop(NEW_KEY_SESSION, None)
+    row = (tenant_selectors.api_key_list(tenant=request.tenant).filter(pk=new["id"]).first()
+           if new else None)
+    return _render_settings(request, new_key=new["key"] if row else None, new_key_row=row)
 
 
 def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None,
@@ -318,7 +355,7 @@ def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None
                      live_account_form: LiveAccountForm | None = None,
                      credentials_form: CredentialsForm | None = None,
                      credentials_account_id: int | None = None, new_key: str | None = None,
-                     new_key_row=None) -> HttpResponse:
+                     new_key_row=None, status: int = 200) -> HttpResponse:
     tenant = request.tenant
     can_admin = member_actor(request).has_role(Role.ADMIN)
     accounts = list(selectors.exchange_account_list(tenant=tenant))
@@ -331,7 +368,11 @@ def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None
         "telegram_url": _url_or_none("notifications:telegram_settings"),
         "new_key": new_key,
         "new_key_row": new_key_row,
+        "billing_configured": billing.billing_configured(),
+        "paid_plans": [Plan(plan) for plan in PLAN_ORDER if plan != Plan.FREE],
     }
+    if context["is_owner"]:  # the invoices are the owner's business (and a Stripe call)
+        context["billing"] = billing_selectors.billing_overview(tenant=tenant)
     if can_admin:  # lesser roles never get the rows, not just a hidden section
         context.update({
             "api_keys": tenant_selectors.api_key_list(tenant=tenant),
@@ -342,7 +383,7 @@ def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None
             "audit_events": tenant_selectors.audit_event_list(tenant=tenant)[:15],
         })
         _attach_credentials_forms(accounts, credentials_form, credentials_account_id)
-    return render(request, "dashboard/settings.html", context)
+    return render(request, "dashboard/settings.html", context, status=status)
 
 
 def _attach_credentials_forms(accounts: list, refused: CredentialsForm | None,
@@ -363,7 +404,7 @@ def _attach_credentials_forms(accounts: list, refused: CredentialsForm | None,
 @member_required
 @require_POST
 def api_key_create(request: HttpRequest) -> HttpResponse:
-    """Mint a key and show it once, on this response only (it is never stored in clear)."""
+    """Mint a key, then redirect: the next page shows it once (a reload mints nothing)."""
     form = ApiKeyForm(request.POST)
     if form.is_valid():
         try:
@@ -372,8 +413,10 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         except ServiceError as exc:
             _form_error(form, exc)
         else:
-            return _render_settings(request, new_key=full_key, new_key_row=api_key)
-    return _render_settings(request, key_form=form)
+            # Held in the server-side session only until the next page pops it.
+            request.session[NEW_KEY_SESSION] = {"key": full_key, "id": api_key.pk}
+            return redirect(reverse("dashboard:settings") + "#api-keys")
+    return _render_settings(request, key_form=form, status=400)
 
 
 @member_required

@@ -18,6 +18,7 @@ from notifications import messages, selectors, services
 from notifications.models import TelegramLink
 from tenants.actors import Actor
 from tenants.models import Scope
+from trading.core.pnl_periods import MAX_PERIODS
 from trading.models import Bot
 from trading.services.bots import bot_close_all, bot_pause, bot_resume
 
@@ -143,6 +144,25 @@ def _trades(context: Context, args: list[str]) -> Reply:
     return Reply(messages.trades(rows, asked=count))
 
 
+def _pnl_command(period: str, default: int) -> Callable[[Context, list[str]], Reply]:
+    """/daily, /weekly, /monthly [n]: the workspace's P&L for the last n periods."""
+    maximum = MAX_PERIODS[period]
+
+    def command(context: Context, args: list[str]) -> Reply:
+        count = default
+        if args:
+            if not args[0].isdigit() or not 1 <= int(args[0]) <= maximum:
+                return Reply(f"Usage: /{PERIOD_COMMANDS[period]} [n], with n from 1 to "
+                             f"{maximum}.")
+            count = int(args[0])
+        rows = selectors.tenant_pnl_table(tenant=context.tenant, period=period, count=count)
+        return Reply(messages.pnl_table(rows, period=period))
+    return command
+
+
+PERIOD_COMMANDS = {"day": "daily", "week": "weekly", "month": "monthly"}
+
+
 def _checkins(context: Context, args: list[str]) -> Reply:
     link = context.link
     if not args:
@@ -262,6 +282,9 @@ COMMANDS: dict[str, Callable[[Context, list[str]], Reply]] = {
     "status": _status,
     "balance": _balance,
     "trades": _trades,
+    "daily": _pnl_command("day", 7),
+    "weekly": _pnl_command("week", 4),
+    "monthly": _pnl_command("month", 6),
     "pause": _control("pause", bot_pause, "paused"),
     "resume": _control("resume", bot_resume, "resumed"),
     "closeall": _closeall,

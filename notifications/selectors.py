@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from aitrader.errors import NotFound
 from notifications.models import (
@@ -21,6 +22,7 @@ from notifications.models import (
 from tenants.models import Membership, Tenant
 from tenants.selectors import membership_list
 from trading import selectors as trading_selectors
+from trading.core.pnl_periods import PeriodPnl
 from trading.fields import MoneySum
 from trading.models import Bot, Trade
 
@@ -144,7 +146,7 @@ class TenantStatus:
 
 def tenant_status(*, tenant: Tenant, now: datetime) -> TenantStatus:
     """Bots with status, open position and P&L (realized since 00:00 UTC, open at last mark)."""
-    bots = list(trading_selectors.bot_list(tenant=tenant))
+    bots = list(trading_selectors.bot_list_current(tenant=tenant))
     positions = {p.bot_id: p for p in trading_selectors.position_list(tenant=tenant)}
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     realized = dict(trading_selectors.trade_list(tenant=tenant).filter(
@@ -198,6 +200,16 @@ def tenant_balances(*, tenant: Tenant) -> list[AccountBalance]:
 def _latest_equity(bot: Bot) -> Decimal | None:
     latest = trading_selectors.equity_latest_for_bot(bot=bot)
     return latest.equity if latest is not None else None
+
+
+def tenant_pnl_table(*, tenant: Tenant, period: str, count: int) -> list[PeriodPnl]:
+    """The workspace's closed-trade P&L per period, on its markets' clock: 'today' is the day
+    of its bots' newest candle (replayed markets run on their own dates)."""
+    newest = (trading_selectors.bot_list_current(tenant=tenant)
+              .filter(last_candle_ts__isnull=False).order_by("-last_candle_ts").first())
+    today = trading_selectors.bot_market_today(bot=newest) if newest else \
+        timezone.now().date()
+    return trading_selectors.pnl_table(tenant=tenant, period=period, count=count, today=today)
 
 
 def recent_trades(*, tenant: Tenant, limit: int) -> list[Trade]:

@@ -20,6 +20,8 @@ from tenants.models import (
     Membership,
     RecoveryCode,
     Role,
+    StripeEvent,
+    Subscription,
     Tenant,
     TenantDataKey,
     User,
@@ -91,6 +93,19 @@ def make_tenant_data_key(tenant: Tenant) -> TenantDataKey:
     return TenantDataKey.objects.for_tenant(tenant).get()
 
 
+@factory(Subscription)
+def make_subscription(tenant: Tenant) -> Subscription:
+    return Subscription.objects.create(tenant=tenant, plan="pro", status="active",
+                                       stripe_customer_id=f"cus_factory_{next(_counter)}")
+
+
+@factory(StripeEvent)
+def make_stripe_event(tenant: Tenant) -> StripeEvent:
+    # Platform-level (not tenant-owned): the tenant only lands in `tenant_id_seen`.
+    return StripeEvent.objects.create(event_id=f"evt_factory_{next(_counter)}",
+                                      type="invoice.paid", tenant_id_seen=tenant.pk)
+
+
 # --- trading --------------------------------------------------------------------------------
 from decimal import Decimal  # noqa: E402
 
@@ -100,6 +115,7 @@ from trading.models import (  # noqa: E402
     EquitySnapshot,
     ExchangeAccount,
     Fill,
+    ManualOrder,
     Order,
     PaperBalance,
     Position,
@@ -125,6 +141,12 @@ def make_bot(tenant: Tenant) -> Bot:
                               account=make_exchange_account(tenant), symbol="BTC/USDT",
                               timeframe="1m", strategy="sma_cross",
                               parameters={"fast": 5, "slow": 20})
+
+
+@factory(ManualOrder)
+def make_manual_order(tenant: Tenant) -> ManualOrder:
+    return ManualOrder.objects.create(tenant=tenant, bot=make_bot(tenant), action="exit",
+                                      requested_by="factory", status="done")
 
 
 @factory(Order)

@@ -16,8 +16,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from mlmodels.models import MLModel
 from notifications.models import TelegramLink
-from tenants.models import ApiKey, Membership
+from tenants.models import ApiKey, Invitation, Membership, Scope
 from tenants.scoping import TenantScopedModel
+from tenants.services import api_key_issue
+from tests.base import owner_actor
 from tests.factories import MODEL_FACTORIES, make
 from trading.models import (
     BacktestRun,
@@ -35,7 +37,14 @@ from trading.models import (
 OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "member_role": (Membership, "membership_id", ("POST",), {"role": "viewer"}),
     "member_remove": (Membership, "membership_id", ("POST",), {}),
-    "api:bot-detail": (Bot, "pk", ("GET", "PATCH"), {"name": "stolen"}),
+    "api:bot-detail": (Bot, "pk", ("GET", "PATCH", "DELETE"), {"name": "stolen"}),
+    "api:bot-duplicate": (Bot, "pk", ("POST",), {"name": "stolen"}),
+    "api:bot-stop": (Bot, "pk", ("POST",), {}),
+    "api:bot-archive": (Bot, "pk", ("POST",), {}),
+    "api:bot-unarchive": (Bot, "pk", ("POST",), {}),
+    "api:bot-manual": (Bot, "pk", ("POST",), {"action": "enter"}),
+    "api:bot-manual-orders": (Bot, "pk", ("GET",), {}),
+    "api:bot-pnl": (Bot, "pk", ("GET",), {}),
     "api:bot-pause": (Bot, "pk", ("POST",), {}),
     "api:bot-resume": (Bot, "pk", ("POST",), {}),
     "api:bot-close-all": (Bot, "pk", ("POST",), {}),
@@ -60,12 +69,21 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "dashboard:bot_pause": (Bot, "bot_id", ("POST",), {}),
     "dashboard:bot_resume": (Bot, "bot_id", ("POST",), {}),
     "dashboard:bot_close_all": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:bot_edit": (Bot, "bot_id", ("POST",), {"name": "stolen"}),
+    "dashboard:bot_duplicate": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:bot_stop": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:bot_archive": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:bot_unarchive": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:bot_delete": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:bot_manual": (Bot, "bot_id", ("POST",), {"action": "enter"}),
     "dashboard:backtest_detail": (BacktestRun, "run_id", ("GET",), {}),
     "dashboard:api_key_revoke": (ApiKey, "key_id", ("POST",), {}),
     "dashboard:credentials_save": (ExchangeAccount, "account_id", ("POST",),
                                    {"api_key": "k", "secret": "s", "password": "p"}),
     "dashboard:credentials_remove": (ExchangeAccount, "account_id", ("POST",), {}),
     "notifications:telegram_unlink": (TelegramLink, "link_id", ("POST",), {}),
+    "api:member-detail": (Membership, "pk", ("GET", "PATCH", "DELETE"), {"role": "viewer"}),
+    "api:telegram-link-unlink": (TelegramLink, "pk", ("POST",), {}),
 }
 # id-carrying URLs that are not tenant objects, with the reason.
 EXEMPT_OBJECT_URLS = {
@@ -87,6 +105,9 @@ LIST_URLS: dict[str, type] = {
     "api:exchange-account-list": ExchangeAccount,
     "api:api-key-list": ApiKey,
     "api:mlmodel-list": MLModel,
+    "api:member-list": Membership,
+    "api:invitation-list": Invitation,
+    "api:telegram-link-list": TelegramLink,
 }
 EXEMPT_LIST_URLS = {
     "api:me": "describes the caller's own tenant",
@@ -96,6 +117,8 @@ EXEMPT_LIST_URLS = {
     "api:equity-portfolio": "aggregate; cross-tenant sums checked in test_api_equity.py",
     "api:schema": "static OpenAPI document",
     "api:docs": "static docs page",
+    "api:telegram-link-codes": "POST only; names a member by e-mail, checked against the "
+                               "caller's tenant in tests/dashboard/test_api_admin_setup.py",
 }
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -156,7 +179,14 @@ def _other_tenant_clients(world, url_name: str, url: str, *, read_key: bool = Fa
     clients = {"charlie's session": world.client_for(world.charlie)}
     view = getattr(resolve(url).func, "cls", None)
     if url_name.startswith("api:") and not getattr(view, "session_only", False):
-        clients["tenant B's control key"] = world.client_with_key(world.control_key_b)
+        if Scope.ADMIN in getattr(view, "scope_map", {}).values():
+            # A control key's 403 would prove nothing about the object: B's admin key.
+            _row, admin_key_b = api_key_issue(tenant=world.tenant_b, name="admin-b",
+                                              actor=owner_actor(world.tenant_b),
+                                              scopes=["admin"])
+            clients["tenant B's admin key"] = world.client_with_key(admin_key_b)
+        else:
+            clients["tenant B's control key"] = world.client_with_key(world.control_key_b)
         if read_key:
             clients["tenant B's read key"] = world.client_with_key(world.read_key_b)
     return clients

@@ -19,7 +19,7 @@ from trading.fields import MoneyField, MoneyLimitValidator
 def money(limit: str | None = None, **kwargs) -> MoneyField:
     """A Decimal column wide enough for prices, amounts and fees, exact on every backend.
 
-    `limit` names the `trading.money` limit a person's input must respect (the admin and any
+    `limit` names the `trading.core.money` limit a person's input must respect (the admin and any
     model form enforce it; services check it too).
     """
     kwargs.setdefault("max_digits", 28)
@@ -144,13 +144,16 @@ class Bot(TenantScopedModel):
     # while the bot was paused); it records that candle as done and clears the marker.
     resume_pending = models.BooleanField(default=False)
     # Set by "close all", cleared once the position is sold or the close is given up: while
-    # it is set, the engine's ticks retry the close (trading.engine._close_step).
+    # it is set, the engine's ticks retry the close (trading.engine.closing._close_step).
     close_requested_at = models.DateTimeField(null=True, blank=True)
     # Where a path-dependent strategy (DCA, grid) left its walk after the last tick, so the
     # next tick continues it (Strategy.resume); empty for the others.
     strategy_state = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
+    # Archived: a stopped, flat bot kept with its trades, orders and thoughts, out of the
+    # default lists and the plan's count.
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -324,6 +327,40 @@ class Trade(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.amount} ({self.status})"
+
+
+class ManualOrder(TenantScopedModel):
+    """A trader's order by hand (enter now, exit now, cancel a working order), carried out by
+    the bot's next tick through the same idempotent order path and risk checks as its own."""
+
+    class Action(models.TextChoices):
+        ENTER = "enter", "Enter now"
+        EXIT = "exit", "Exit now"
+        CANCEL = "cancel", "Cancel an order"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the next tick"
+        DONE = "done", "Done"
+        REFUSED = "refused", "Refused"
+
+    bot = models.ForeignKey(Bot, on_delete=models.PROTECT, related_name="manual_orders")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    fraction = models.DecimalField(max_digits=5, decimal_places=4, default=Decimal(1),
+                                   help_text="The share of the position an exit sells.")
+    # The order to cancel (cancel), or the order the request placed (enter, exit).
+    order = models.ForeignKey("Order", null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    note = models.CharField(max_length=300, blank=True)
+    requested_by = models.CharField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "bot", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.bot_id} ({self.status})"
 
 
 class Thought(TenantScopedModel):

@@ -1,6 +1,7 @@
 """Reads of the trading app; every function takes the tenant and returns scoped querysets."""
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -9,13 +10,22 @@ from aitrader.errors import NotFound
 from tenants.actors import Actor
 from tenants.models import Scope, Tenant
 from tenants.plans import plan_require_feature
-from trading import money
+from trading.core import money
+from trading.core.pnl_periods import (
+    PairPnl,
+    PeriodPnl,
+    check_period,
+    earliest_start,
+    pnl_by_pair,
+    pnl_by_period,
+)
 from trading.models import (
     BacktestRun,
     Bot,
     EquitySnapshot,
     ExchangeAccount,
     Fill,
+    ManualOrder,
     MarketFeed,
     Order,
     PaperBalance,
@@ -29,6 +39,28 @@ from trading.models import (
 def bot_list(*, tenant: Tenant | int) -> QuerySet[Bot]:
     """The tenant's bots with their accounts."""
     return Bot.objects.for_tenant(tenant).select_related("account").order_by("name")
+
+
+def bot_list_current(*, tenant: Tenant | int) -> QuerySet[Bot]:
+    """The tenant's bots the lists show by default: all but the archived."""
+    return bot_list(tenant=tenant).filter(archived_at__isnull=True)
+
+
+def bot_running_count(*, tenant: Tenant | int) -> int:
+    """What the plan's bot limit counts: running bots (paused, stopped and archived don't)."""
+    return Bot.objects.for_tenant(tenant).filter(status=Bot.Status.RUNNING).count()
+
+
+def bot_flat_problem(*, bot: Bot) -> str | None:
+    """Why the bot is not flat (an open position or a working order), or None when it is."""
+    position = position_for_bot(bot=bot)
+    if position is not None and position.amount > 0:
+        return f"it holds {position.amount.normalize():f} {bot.base_currency}"
+    working = Order.objects.for_tenant(bot.tenant_id).filter(
+        bot=bot, status__in=PENDING_ORDER_STATUSES).count()
+    if working:
+        return f"it has {working} working order{'s' if working != 1 else ''}"
+    return None
 
 
 def bot_get(*, tenant: Tenant | int, bot_id: int) -> Bot:
@@ -135,6 +167,41 @@ def trade_list(*, tenant: Tenant | int) -> QuerySet[Trade]:
     return Trade.objects.for_tenant(tenant).select_related("bot").order_by("-entry_time", "-id")
 
 
+def trade_closed_since(*, tenant: Tenant | int, since: datetime,
+                       bot: Bot | None = None) -> list[Trade]:
+    """Closed trades of the tenant (or one bot) that exited at or after `since`."""
+    trades = Trade.objects.for_tenant(tenant).filter(status=Trade.Status.CLOSED,
+                                                     exit_time__gte=since,
+                                                     pnl__isnull=False)
+    if bot is not None:
+        trades = trades.filter(bot=bot)
+    return list(trades.only("symbol", "exit_time", "pnl"))
+
+
+def pnl_table(*, tenant: Tenant | int, period: str, count: int, today: date,
+              bot: Bot | None = None) -> list[PeriodPnl]:
+    """P&L of closed trades per day, week or month: the last `count` periods up to `today`,
+    newest first, for one bot or the whole tenant (exact Decimal sums)."""
+    check_period(period, count)
+    trades = trade_closed_since(tenant=tenant, bot=bot,
+                                since=earliest_start(period, count, today))
+    return pnl_by_period(trades, period=period, count=count, today=today)
+
+
+def bot_market_today(*, bot: Bot) -> date:
+    """The bot's 'today' on its market's clock: the day of its newest candle (a replayed
+    market runs on its own dates), or the wall clock's day before its first candle."""
+    if bot.last_candle_ts:
+        return datetime.fromtimestamp(bot.last_candle_ts / 1000, tz=UTC).date()
+    return datetime.now(tz=UTC).date()
+
+
+def pnl_pairs(*, bot: Bot) -> list[PairPnl]:
+    """A bot's closed-trade P&L per pair, best first."""
+    since = datetime(1970, 1, 1, tzinfo=UTC)
+    return pnl_by_pair(trade_closed_since(tenant=bot.tenant_id, bot=bot, since=since))
+
+
 def trade_list_for_export(*, actor: Actor) -> QuerySet[Trade]:
     """The trades `actor` may download as CSV, oldest first.
 
@@ -200,6 +267,14 @@ def backtest_run_get(*, tenant: Tenant | int, run_id: int) -> BacktestRun:
     if run is None:
         raise NotFound("No such backtest run.")
     return run
+
+
+def backtest_runs_unfinished() -> list[tuple[int, int]]:
+    """(tenant id, run id) of backtests queued or running, across all tenants, oldest first:
+    what an embedded server's job pool had not finished when it stopped."""
+    return list(BacktestRun.objects.all_tenants(reason="resume after a server restart")
+                .filter(status__in=(BacktestRun.Status.QUEUED, BacktestRun.Status.RUNNING))
+                .order_by("created_at", "id").values_list("tenant_id", "id"))
 
 
 def bots_due(*, now, limit: int = 1000) -> list[tuple[int, int]]:
@@ -322,6 +397,17 @@ def bots_with_pending_orders(*, tenant: Tenant | int, bot_ids: list[int]
         .order_by().values_list("bot_id", "type").distinct())
     return ({bot_id for bot_id, _type in rows},
             {bot_id for bot_id, order_type in rows if order_type not in Order.PROTECTIVE_TYPES})
+
+
+def manual_order_list(*, tenant: Tenant | int) -> QuerySet[ManualOrder]:
+    """The tenant's manual orders, newest first."""
+    return ManualOrder.objects.for_tenant(tenant).order_by("-created_at", "-id")
+
+
+def bots_with_manual_orders(*, tenant: Tenant | int, bot_ids: list[int]) -> set[int]:
+    """Of `bot_ids`, the bots with a manual order waiting for a tick (one query)."""
+    return set(ManualOrder.objects.for_tenant(tenant).filter(
+        bot_id__in=bot_ids, status=ManualOrder.Status.PENDING).values_list("bot_id", flat=True))
 
 
 def bot_is_running(*, bot: Bot) -> bool:

@@ -104,9 +104,18 @@ class _Common(django_filters.FilterSet):
 
 
 class BotFilter(django_filters.FilterSet):
+    archived = django_filters.BooleanFilter(
+        method="filter_archived",
+        help_text="true: only archived bots; false (the default): only bots not archived.")
+
     class Meta:
         model = Bot
         fields = ["symbol", "status", "strategy", "timeframe"]
+
+    def filter_archived(self, queryset, name, value):
+        if value is None:
+            return queryset
+        return queryset.filter(archived_at__isnull=not value)
 
 
 class OrderFilter(_Common):

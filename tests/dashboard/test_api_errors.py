@@ -122,7 +122,7 @@ def test_a_get_on_a_post_only_action_is_a_405(world, bot):
 
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("delete", "/api/v1/bots/{bot}/"), ("put", "/api/v1/bots/{bot}/"),
+    ("put", "/api/v1/bots/{bot}/"), ("delete", "/api/v1/orders/"),
     ("post", "/api/v1/orders/"), ("delete", "/api/v1/trades/"),
 ])
 def test_a_method_a_resource_does_not_have_is_a_405_not_a_403(world, bot, method, path):

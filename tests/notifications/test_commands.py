@@ -297,3 +297,19 @@ def test_plain_text_in_an_unknown_group_is_ignored(cast, fake_telegram):
     send(fake_telegram, fake_telegram.text_message(-4242, "hi all", user_id=5,
                                                    chat_type="group"))
     assert fake_telegram.texts(-4242) == []
+
+
+@pytest.mark.parametrize("name", list(ROLES))
+def test_daily_weekly_monthly_sum_closed_trades_for_every_role(linked, bots, fake_telegram,
+                                                                name):
+    daily = ask(fake_telegram, CHATS[name], "/daily 2")
+    assert daily.startswith("Daily profit") and "(7 trades, 7 won)" in daily
+    assert daily.count("\n") == 3 and "Total: +7.00" in daily
+    assert ask(fake_telegram, CHATS[name], "/weekly").startswith("Weekly profit")
+    assert ask(fake_telegram, CHATS[name], "/monthly 1").count("\n") == 2
+
+
+@pytest.mark.parametrize("text", ["/daily 0", "/daily 91", "/weekly 53", "/monthly x"])
+def test_period_commands_refuse_counts_outside_the_shared_bounds(linked, bots, fake_telegram,
+                                                                 text):
+    assert ask(fake_telegram, CHATS["bob"], text).startswith("Usage: /")

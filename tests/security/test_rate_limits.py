@@ -145,7 +145,7 @@ def test_page_control_actions_spend_the_control_budget(world, limits):
 def test_page_key_creation_spends_the_key_budget(world, limits):
     client = world.client_for(world.alice)
     data = {"name": "web", "scopes": ["read"], "days": 30}
-    assert _spend(client, 2, "/settings/api-keys/", "post", data=data) == [200, 429]
+    assert _spend(client, 2, "/settings/api-keys/", "post", data=data) == [302, 429]
 
 
 def test_unauthenticated_401s_are_limited_per_ip(world, limits):

@@ -16,24 +16,28 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from aitrader.errors import Conflict, ValidationFailed
-from tenants.events import publish_on_commit
 from tenants.actors import Actor
+from tenants.events import publish_on_commit
 from tenants.models import Scope, Tenant
 from tenants.plans import plan_check_count, plan_require_feature
 from tenants.services import audit_record
-from trading import money, selectors
-from trading.breakers import BreakerSettings
-from trading.credentials import require_credentials
+from trading import selectors
+from trading.core import money
+from trading.core.breakers import BreakerSettings
+from trading.core.strategies import get_strategy
+from trading.core.strategies.presets import risk_for
+from trading.core.symbols import clean_symbol, clean_symbol_list
+from trading.core.timeframes import timeframe_ms
+from trading.exchanges.live_clients import require_credentials
 from trading.models import Bot, Thought, TradingMode
 from trading.services.engine_records import thought_record
 from trading.signals import bot_auto_paused, bot_drift_found
-from trading.strategies import get_strategy
-from trading.strategies.presets import risk_for
-from trading.symbols import clean_symbol, clean_symbol_list
-from trading.timeframes import timeframe_ms
+from trading.tasks import close_all_task
 
 EDITABLE_FIELDS = ("name", "parameters", "preset", "risk", "breakers", "allowed_symbols",
-                   "max_order_value", "capital")
+                   "max_order_value", "capital", "symbol", "timeframe", "account_id")
+# What the bot trades on: changed only while it is flat (no position, no working order).
+MARKET_FIELDS = ("symbol", "timeframe", "account_id")
 
 
 # The bot's settings that are money, and the limit each one must respect.
@@ -58,7 +62,7 @@ def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symb
     """Create a running bot after checking role, plan limits and its configuration."""
     actor.require(Scope.CONTROL)
     account = selectors.exchange_account_get(tenant=tenant, account_id=account_id)
-    plan_check_count(tenant.plan, "max_bots", selectors.bot_list(tenant=tenant).count())
+    plan_check_count(tenant.plan, "max_bots", selectors.bot_running_count(tenant=tenant))
     if account.mode == TradingMode.LIVE:
         plan_require_feature(tenant.plan, "live_trading")
         require_credentials(account)
@@ -85,13 +89,15 @@ def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symb
 
 @transaction.atomic
 def bot_update(*, tenant: Tenant, actor: Actor, bot_id: int, **changes: Any) -> Bot:
-    """Change a bot's name, parameters, preset, risk or guards."""
+    """Change a bot's name, parameters, preset, risk or guards; and its symbol, timeframe or
+    account while it is flat."""
     actor.require(Scope.CONTROL)
     bot = _locked_bot(tenant, bot_id)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(f"These fields cannot be changed: {', '.join(sorted(unknown))}.",
                                field=sorted(unknown)[0])
+    moved = _apply_market_changes(tenant, bot, changes)
     if "allowed_symbols" in changes:
         changes["allowed_symbols"] = clean_symbol_list(changes["allowed_symbols"])
     for field, value in {**changes, **_checked_money(changes)}.items():
@@ -106,13 +112,40 @@ def bot_update(*, tenant: Tenant, actor: Actor, bot_id: int, **changes: Any) -> 
     except IntegrityError:
         raise Conflict(f"A bot named '{bot.name}' exists already.") from None
     audit_record(tenant=tenant, actor=actor, action="bot.update", target=bot.name,
-                 details={"fields": sorted(changes)})
+                 details={"fields": sorted([*changes, *moved])})
     return bot
+
+
+def _apply_market_changes(tenant: Tenant, bot: Bot, changes: dict[str, Any]) -> list[str]:
+    """Move a flat bot to another symbol, timeframe or account (popped from `changes`); it
+    starts afresh there: no strategy state, and no candle from before the change."""
+    wanted = {field: changes.pop(field) for field in MARKET_FIELDS if field in changes}
+    if "symbol" in wanted:
+        wanted["symbol"] = str(wanted["symbol"]).strip().upper()
+    moved = {field: value for field, value in wanted.items() if getattr(bot, field) != value}
+    if not moved:
+        return []
+    problem = selectors.bot_flat_problem(bot=bot)
+    if problem:
+        raise Conflict(f"{bot.name} can change its {', '.join(sorted(moved))} only while flat; "
+                       f"{problem}. Close all first.")
+    if "account_id" in moved:
+        account = selectors.exchange_account_get(tenant=tenant, account_id=moved["account_id"])
+        if account.mode == TradingMode.LIVE:
+            plan_require_feature(tenant.plan, "live_trading")
+            require_credentials(account)
+        bot.account = account
+    for field, value in moved.items():
+        setattr(bot, field, value)
+    bot.strategy_state, bot.last_candle_ts, bot.resume_pending = {}, None, True
+    thought_record(bot=bot, kind=Thought.Kind.CONTROL,
+                   summary=f"Now trades {bot.symbol} {bot.timeframe} on {bot.account.label}.")
+    return sorted(moved)
 
 
 def _checked_money(values: dict[str, Any]) -> dict[str, Decimal]:
     """The bot's money settings among `values` as Decimals checked against the limits of
-    `trading.money` (ValidationFailed names the field). No maximum order value (None) is
+    `trading.core.money` (ValidationFailed names the field). No maximum order value (None) is
     allowed; capital is required."""
     return {field: limit.check(values[field], field=field)
             for field, limit in BOT_MONEY_LIMITS.items()
@@ -144,6 +177,8 @@ def bot_resume(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     it acts (and catches up) only from the first candle that closes after it."""
     actor.require(Scope.CONTROL)
     bot = _locked_bot(tenant, bot_id)
+    if bot.status != Bot.Status.RUNNING:
+        _check_plan_allows_running(tenant, bot)
     bot.resume_pending = bot.resume_pending or bot.status != Bot.Status.RUNNING
     bot.status = Bot.Status.RUNNING
     bot.paused_reason, bot.paused_at = "", None
@@ -157,6 +192,13 @@ def bot_resume(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     return bot
 
 
+def _check_plan_allows_running(tenant: Tenant, bot: Bot) -> None:
+    """A resume must fit the plan as it is now (a downgrade paused bots for this reason)."""
+    if bot.account.mode == TradingMode.LIVE:
+        plan_require_feature(tenant.plan, "live_trading")
+    plan_check_count(tenant.plan, "max_bots", selectors.bot_running_count(tenant=tenant))
+
+
 @transaction.atomic
 def bot_close_all(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     """Pause the bot and queue the close: cancel its open orders, sell its position.
@@ -166,8 +208,6 @@ def bot_close_all(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     position is sold, or give it up with the reason (`trading.engine`). The first attempt
     runs after commit and never fails the request.
     """
-    from trading.tasks import close_all_task
-
     actor.require(Scope.CONTROL)
     bot = _locked_bot(tenant, bot_id)
     if bot.status != Bot.Status.PAUSED:

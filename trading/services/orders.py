@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tenants.events import publish_on_commit
 from trading import selectors
+from trading.core.timeframes import timeframe_ms
 from trading.exchanges.base import (
     DuplicateClientOrderId,
     Exchange,
@@ -33,12 +34,13 @@ from trading.services.engine_records import thought_record
 from trading.services.guards import LiveOrderRefused, live_order_guard
 from trading.services.ledger import fill_record
 from trading.signals import order_failed
-from trading.timeframes import timeframe_ms
 
 logger = logging.getLogger(__name__)
 
 ACTION_CODES = {"entry": "en", "exit": "ex", "stop_loss": "sl", "take_profit": "tp",
-                "close_all": "ca", "drawdown": "dd", "stop": "st"}
+                "close_all": "ca", "drawdown": "dd", "stop": "st",
+                # By hand (trading.services.manual): at most one of each per candle.
+                "manual_entry": "me", "manual_exit": "mx"}
 
 
 def client_order_id_for(bot_id: int, candle_ts: int, action: str) -> str:
