@@ -3,7 +3,7 @@
 Row i of a feature matrix describes the market as it stood when candle i closed: it reads
 candles 0..i and nothing later, so a model trained on it can run on a live tick, and cutting
 the future off never changes a past row (tests/mlmodels/test_leakage.py perturbs the future to
-prove it). Windows are summed explicitly through trading.strategies.indicators, so a live
+prove it). Windows are summed explicitly through trading.core.strategies.indicators, so a live
 tick over 300 candles reproduces the backtest's rows bit for bit.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aitrader.errors import ValidationFailed
-from trading.candles import Candles
-from trading.strategies.indicators import rolling_mean, rolling_std, rsi
+from trading.core.candles import Candles
+from trading.core.strategies.indicators import rolling_mean, rolling_std, rsi
 
 RETURN_HORIZONS = (1, 2, 4, 8, 16, 32)
 VOLATILITY_WINDOWS = (8, 32)

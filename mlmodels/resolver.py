@@ -1,6 +1,6 @@
 """How ml_signal finds its model: (bot's scope, model_id) -> a loaded, usable model.
 
-Installed into trading.strategies.ml_signal when Django starts (MlmodelsConfig.ready). Each
+Installed into trading.core.strategies.ml_signal when Django starts (MlmodelsConfig.ready). Each
 answer checks the registry for the bot's own tenant only, so a bot can never follow another
 tenant's model (it gets the same "not found" as for a missing one). A model that is not
 ready or active, trained for another market, past its staleness limit or whose files do not
@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from mlmodels import artifacts, selectors
 from mlmodels.models import MLModel
-from trading.strategies.ml_signal import ACTIVE, Predictor, SignalUnavailable, StrategyScope
+from trading.core.strategies.ml_signal import ACTIVE, Predictor, SignalUnavailable, StrategyScope
 
 RESOLUTION_TTL_SECONDS = 5.0
 USABLE = (MLModel.Status.READY, MLModel.Status.ACTIVE)

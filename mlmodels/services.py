@@ -18,7 +18,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from aitrader.errors import Conflict, ServiceError, ValidationFailed
-from tenants.events import publish_now, publish_on_commit
 from mlmodels import artifacts, selectors
 from mlmodels.datasets import (
     Dataset,
@@ -32,10 +31,11 @@ from mlmodels.models import DEFAULT_MAX_AGE, MLModel
 from mlmodels.options import TrainingOptions
 from mlmodels.runner import TrainingFailed, TrainingLimits
 from tenants.actors import Actor
+from tenants.events import publish_now, publish_on_commit
 from tenants.models import Scope, Tenant
 from tenants.services import audit_record
-from trading.candles import CandleFileError, Candles, load_csv
-from trading.timeframes import timeframe_ms
+from trading.core.candles import CandleFileError, Candles, load_csv
+from trading.core.timeframes import timeframe_ms
 
 if TYPE_CHECKING:
     from mlmodels.pipeline import TrainedModel
@@ -132,6 +132,9 @@ def _create_version(*, tenant: Tenant, actor: Actor, symbol: str, timeframe: str
 
 
 def _queue_training(model: MLModel) -> None:
+    # Imported here, the one exception to "services import tasks": mlmodels.tasks needs
+    # run_time_limit from this module at import time (its Celery time limits), so it imports
+    # this module at the top.
     from mlmodels.tasks import train_model_task
 
     tenant_id, model_id = model.tenant_id, model.pk

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from aitrader.jobs import BackgroundTask
 from mlmodels import services
 from mlmodels.datasets import WALK_FORWARD_MAX_FOLDS
 
 
-@shared_task(acks_late=True, ignore_result=True,
+@shared_task(base=BackgroundTask, acks_late=True, ignore_result=True,
              time_limit=services.run_time_limit(WALK_FORWARD_MAX_FOLDS) + 60,
              soft_time_limit=services.run_time_limit(WALK_FORWARD_MAX_FOLDS))
 def train_model_task(tenant_id: int, model_id: int) -> str:

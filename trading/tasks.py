@@ -7,13 +7,18 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from trading import engine, selectors
-from trading.services.bots import bot_defer_ticks, tick_lease_seconds
+from aitrader.jobs import BackgroundTask
+from trading import selectors
+
+# Services import these tasks; the tasks import the engine and services inside each function,
+# so neither import runs into the other half-initialised.
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def tick_bot(tenant_id: int, bot_id: int) -> str:
     """One tick of one bot (idempotent: safe to redeliver); kept for tasks already queued."""
+    from trading import engine
+
     return engine.run_tick(tenant_id=tenant_id, bot_id=bot_id).status
 
 
@@ -21,6 +26,8 @@ def tick_bot(tenant_id: int, bot_id: int) -> str:
 def tick_bots(tenant_id: int, bot_ids: list[int]) -> dict[str, int]:
     """One tick of each of a tenant's bots, as one batch (idempotent: safe to redeliver);
     returns how many ended in each status."""
+    from trading import engine
+
     outcomes = engine.run_ticks(tenant_id=tenant_id, bot_ids=bot_ids)
     return dict(Counter(outcome.status for outcome in outcomes))
 
@@ -34,6 +41,9 @@ def schedule_due_bots(limit: int = 5000) -> int:
     not to queue it twice in the normal case, short enough that a task lost with its worker
     before it claimed the bot costs at most one interval.
     """
+    from trading import engine
+    from trading.services.bots import bot_defer_ticks, tick_lease_seconds
+
     now = timezone.now()
     due = selectors.bots_due(now=now, limit=limit)
     bot_defer_ticks(bot_ids=[bot_id for _, bot_id in due],
@@ -43,14 +53,17 @@ def schedule_due_bots(limit: int = 5000) -> int:
     return len(due)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(base=BackgroundTask, acks_late=True, ignore_result=True)
 def close_all_task(tenant_id: int, bot_id: int) -> None:
     """A first attempt at a close-all request (cancel orders, sell the position) right away;
-    it never raises: what fails is retried by the bot's next ticks (see engine._close_step)."""
+    it never raises: what fails is retried by the bot's next ticks (see
+    trading.engine.closing._close_step)."""
+    from trading import engine
+
     engine.close_all(tenant_id=tenant_id, bot_id=bot_id)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(base=BackgroundTask, acks_late=True, ignore_result=True)
 def backtest_run_task(tenant_id: int, run_id: int) -> None:
     """Run one queued backtest (progress goes to the tenant's live feed)."""
     from trading.services.backtests import backtest_run_execute

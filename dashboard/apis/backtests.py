@@ -1,12 +1,13 @@
-"""/api/v1/backtests/: create runs a backtest through Celery; detail shows progress and report."""
+"""/api/v1/backtests/: create queues a backtest (202, it runs in the background); detail shows
+progress and report."""
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status
-from rest_framework.response import Response
+from rest_framework import mixins, serializers
 
 from dashboard.apis.base import TenantViewSet
 from dashboard.apis.filters import BacktestFilter
+from dashboard.apis.jobs import JOB_LOCATION, accepted
 from trading import selectors
 from trading.models import BacktestRun
 from trading.services.backtests import backtest_run_create
@@ -49,11 +50,15 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
         runs = selectors.backtest_run_list(tenant=tenant)
         return runs if self.action == "retrieve" else runs.defer("report")
 
-    @extend_schema(request=BacktestCreateSerializer, responses={201: BacktestDetailSerializer})
+    @extend_schema(request=BacktestCreateSerializer, responses={202: BacktestDetailSerializer},
+                   parameters=[JOB_LOCATION])
     def create(self, request):
+        """Queue a backtest: 202 at once, with the run's URL in `Location`; the run reports
+        its progress there and on /ws/live ("backtest" events) until it is done or failed."""
         serializer = BacktestCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run = backtest_run_create(tenant=self.tenant, actor=self.actor,
                                   **serializer.validated_data)
         run = selectors.backtest_run_get(tenant=self.tenant, run_id=run.pk)
-        return Response(BacktestDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+        return accepted(request, BacktestDetailSerializer(run).data,
+                        view_name="api:backtest-detail", pk=run.pk)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dashboard.apis.base import TenantViewSet
+from dashboard.apis.jobs import JOB_LOCATION, accepted
 from mlmodels import selectors as ml_selectors
 from mlmodels import services as ml_services
 from tenants.models import Scope
@@ -46,9 +47,12 @@ class MLModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
     def retrieve(self, request, pk=None):
         return Response(_body(self.get_object()))
 
-    @extend_schema(request=MLModelTrainSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=MLModelTrainSerializer, responses={202: OpenApiTypes.OBJECT},
+                   parameters=[JOB_LOCATION])
     def create(self, request):
-        """Train a new version on the stored history of the market (queued to Celery)."""
+        """Train a new version on the stored history of the market: 202 at once, with the
+        model's URL in `Location`; it stays `training` (progress on /ws/live, "training"
+        events) until it is ready or failed."""
         body = MLModelTrainSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -59,7 +63,7 @@ class MLModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
             data_source=f"stored:{data['symbol'].upper()}:{data['timeframe']}",
             walk_forward_folds=data["walk_forward_folds"])
         model = ml_selectors.mlmodel_get(tenant=self.tenant, model_id=model.pk)
-        return Response(_body(model), status=status.HTTP_201_CREATED)
+        return accepted(request, _body(model), view_name="api:mlmodel-detail", pk=model.pk)
 
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])

@@ -19,6 +19,13 @@
   }
 
   function showProgress(status, progress) {
+    var badge = document.querySelector("[data-field='status']");
+    if (badge && status === "running" && root.dataset.status !== "running") {
+      root.dataset.status = "running";  // queued until a background worker takes it
+      badge.className = "badge bt-running";
+      badge.textContent = "Running";
+      document.querySelector("[data-field='progress-title']").textContent = "Running\u2026";
+    }
     var bar = document.querySelector("[data-field='progress']");
     if (bar && typeof progress === "number") {
       bar.value = progress;

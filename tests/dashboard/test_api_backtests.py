@@ -1,4 +1,5 @@
-"""/api/v1/backtests/: create validates and queues a run (eager Celery here); detail reports."""
+"""/api/v1/backtests/: create validates and queues a run (run in the caller here, no job pool);
+detail reports."""
 from __future__ import annotations
 
 import pytest
@@ -26,7 +27,7 @@ def run_now(django_capture_on_commit_callbacks):
 
 def test_a_backtest_runs_to_done_with_a_report(world, reader, run_now):
     created = run_now(reader, SMA | {"config": {"preset": "balanced", "cash": 5000}})
-    assert created.status_code == 201, created.content
+    assert created.status_code == 202, created.content
     assert created.json()["status"] == "queued"
     detail = reader.get(f"{BACKTESTS}{created.json()['id']}/")
     assert detail.status_code == 200
@@ -61,7 +62,7 @@ def test_the_list_filters_by_status_and_strategy(world, reader, run_now):
 
 def test_a_viewer_session_may_run_a_backtest(world, run_now):
     response = run_now(world.client_for(world.bob), SMA)
-    assert response.status_code == 201
+    assert response.status_code == 202
     assert BacktestRun.objects.get().status == BacktestRun.Status.DONE
 
 

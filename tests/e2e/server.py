@@ -60,6 +60,7 @@ def _make_application():
 
 def _serve_setup(holder: dict) -> None:
     """Runs inside the server process before it serves: market, fast ticks, scheduler."""
+    from aitrader.jobs import start_job_pool
     from trading.exchanges.factory import set_market_source
     from trading.marketdata import forget_local_memo
     from trading.scheduler import EmbeddedScheduler
@@ -71,11 +72,17 @@ def _serve_setup(holder: dict) -> None:
     set_market_source("binance", WallClockMarket())
     holder["scheduler"] = EmbeddedScheduler(interval=TICK_SECONDS)
     holder["scheduler"].start()
+    # Backtests, trainings and close-alls run on the job pool, as under `manage.py serve`.
+    holder["jobs"] = start_job_pool(settings.AITRADER_JOB_WORKERS)
 
 
 def _serve_teardown(holder: dict) -> None:
+    from aitrader.jobs import stop_job_pool
+
     if "scheduler" in holder:
         holder["scheduler"].stop()
+    if "jobs" in holder:
+        stop_job_pool()
 
 
 class LiveServer:

@@ -8,17 +8,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from aitrader.errors import ServiceError, ValidationFailed
-from tenants.events import publish_now
 from tenants.actors import Actor
+from tenants.events import publish_now
 from tenants.models import Scope, Tenant
 from trading import selectors
-from trading.backtest.config import BacktestConfig
-from trading.backtest.runner import run_backtest
-from trading.candles import CandleFileError, Candles, load_csv
+from trading.core.backtest.config import BacktestConfig
+from trading.core.backtest.runner import run_backtest
+from trading.core.candles import CandleFileError, Candles, load_csv
+from trading.core.timeframes import timeframe_ms
 from trading.exchanges.factory import replay_directory
 from trading.models import BacktestRun
 from trading.sampledata import ensure_sample_files, sample_path
-from trading.timeframes import timeframe_ms
+from trading.tasks import backtest_run_task
 
 logger = logging.getLogger(__name__)
 CONFIG_KEYS = ("preset", "risk", "cash", "fee", "slippage", "stake")
@@ -60,8 +61,6 @@ def backtest_run_create(*, tenant: Tenant, actor: Actor, strategy: str, symbol: 
                         timeframe: str, parameters: dict | None = None,
                         config: dict | None = None) -> BacktestRun:
     """Validate a backtest request and queue it; the run reports progress on the live feed."""
-    from trading.tasks import backtest_run_task
-
     actor.require(Scope.READ)
     parameters, config = dict(parameters or {}), dict(config or {})
     _config(strategy, parameters, config)
@@ -85,6 +84,17 @@ def _range_bound(config: dict, key: str) -> int | None:
         return int(raw)
     except (TypeError, ValueError):
         raise ValidationFailed(f"{key} must be epoch milliseconds.", field=key) from None
+
+
+def backtest_runs_resume() -> int:
+    """Queue again the backtests left queued or running (the embedded server stopped before
+    its job pool finished them); returns how many. Safe: a run that is done is left alone."""
+    from trading.tasks import backtest_run_task
+
+    unfinished = selectors.backtest_runs_unfinished()
+    for tenant_id, run_id in unfinished:
+        backtest_run_task.delay(tenant_id, run_id)
+    return len(unfinished)
 
 
 def backtest_run_execute(*, tenant_id: int, run_id: int) -> BacktestRun:

@@ -2,12 +2,19 @@
 
 In the embedded default the channel layer lives in this process, so the engine must tick
 here too for the live dashboard to see its events; in services mode the scheduler is off
-(AITRADER_EMBEDDED_SCHEDULER=0) and Celery runs the ticks.
+(AITRADER_EMBEDDED_SCHEDULER=0) and Celery runs the ticks. While tasks run in-process
+(CELERY_TASK_ALWAYS_EAGER) the job pool runs the long ones (backtests, trainings, close-alls)
+beside the server, so a POST answers at once and the page follows the progress on /ws/live.
 """
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from aitrader.jobs import start_job_pool, stop_job_pool
 from trading.scheduler import EmbeddedScheduler
+from trading.services.backtests import backtest_runs_resume
+
+# How long a stopping server waits for running jobs (a backtest, a training's subprocess).
+JOB_SHUTDOWN_SECONDS = 10.0
 
 
 class Command(BaseCommand):
@@ -24,6 +31,12 @@ class Command(BaseCommand):
         from aitrader.asgi import application
 
         scheduler = None
+        jobs = None
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            jobs = start_job_pool(settings.AITRADER_JOB_WORKERS)
+            resumed = backtest_runs_resume()  # jobs live in memory: a restart lost these
+            if resumed:
+                self.stdout.write(f"{resumed} unfinished backtest(s) queued again")
         if settings.AITRADER_EMBEDDED_SCHEDULER:
             scheduler = EmbeddedScheduler()
             scheduler.start()
@@ -37,3 +50,5 @@ class Command(BaseCommand):
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            if jobs is not None:
+                stop_job_pool(JOB_SHUTDOWN_SECONDS)
