@@ -5,21 +5,13 @@ JSON shape, pages to a form error or message, the CLI to a one-line error and ex
 """
 from __future__ import annotations
 
+# The base class and ValidationFailed are defined in the pure trading core, which may import
+# nothing under `aitrader` (that would load Celery and Django); this module is their home for
+# everyone else.
+from trading.core.errors import ServiceError, ValidationFailed
 
-class ServiceError(Exception):
-    """A request that cannot be carried out as asked; the message is safe to show."""
-
-    status_code = 400
-    code = "invalid"
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class ValidationFailed(ServiceError):
-    """Input that breaks a rule; `field` names the input when there is one."""
+__all__ = ["Conflict", "Forbidden", "NotFound", "PlanLimitExceeded", "ServiceError",
+           "ValidationFailed"]
 
 
 class NotFound(ServiceError):

@@ -20,8 +20,10 @@ from dashboard.apis.ledger import (
     ThoughtViewSet,
     TradeViewSet,
 )
+from dashboard.apis.members import InvitationViewSet, MemberViewSet
 from dashboard.apis.mlmodels import MLModelViewSet
 from dashboard.apis.strategies import StrategyListApi
+from dashboard.apis.telegram import TelegramLinkCodeApi, TelegramLinkViewSet
 from tenants.apis import MeApi
 
 app_name = "api"
@@ -38,6 +40,9 @@ router.register("backtests", BacktestViewSet, basename="backtest")
 router.register("exchange-accounts", ExchangeAccountViewSet, basename="exchange-account")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("models", MLModelViewSet, basename="mlmodel")
+router.register("members/invitations", InvitationViewSet, basename="invitation")
+router.register("members", MemberViewSet, basename="member")
+router.register("telegram/links", TelegramLinkViewSet, basename="telegram-link")
 
 urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
@@ -46,6 +51,7 @@ urlpatterns = [
     path("exchange-accounts/<int:pk>/credentials/",
          ExchangeCredentialsApi.as_view({"post": "create", "delete": "destroy"}),
          name="exchange-account-credentials"),
+    path("telegram/link-codes/", TelegramLinkCodeApi.as_view(), name="telegram-link-codes"),
     path("audit-events/export.csv", AuditExportApi.as_view(), name="audit-export"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file (?script): an inline one breaks the CSP.

@@ -8,12 +8,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from notifications.selectors import AccountBalance, BotLine, TenantStatus
+from trading.core.pnl_periods import PeriodPnl
 from trading.models import Trade
 
 HELP = """aitrader bot — commands
 /status — bots, their state, open positions, today's P&L
 /balance — balances per account and each bot's equity
 /trades [n] — the last n trades (default 5, at most 20)
+/daily [n] — profit per day, the last n days (default 7, at most 90)
+/weekly [n], /monthly [n] — per week (default 4, at most 52), per month (6, 24)
 /pause [bot|all] — pause a bot (trader or above)
 /resume [bot|all] — resume a paused bot (trader or above)
 /closeall [bot|all] — cancel orders and sell the position, after you confirm (trader or above)
@@ -95,6 +98,22 @@ def balances(accounts: list[AccountBalance]) -> str:
     return "\n".join(lines)
 
 
+PERIOD_TITLES = {"day": "Daily", "week": "Weekly", "month": "Monthly"}
+
+
+def pnl_table(rows: list[PeriodPnl], *, period: str) -> str:
+    """The /daily, /weekly and /monthly message: one line per period, newest first."""
+    lines = [f"{PERIOD_TITLES[period]} profit (closed trades, market time, UTC)"]
+    for row in rows:
+        label = row.start.strftime("%b %Y" if period == "month" else "%a %d %b")
+        won = f", {row.wins} won" if row.trades else ""
+        lines.append(f"{label}: {money(row.pnl)} ({row.trades} trade"
+                     f"{'s' if row.trades != 1 else ''}{won})")
+    total = sum((row.pnl for row in rows), Decimal("0"))
+    lines.append(f"Total: {money(total)}")
+    return "\n".join(lines)
+
+
 def trades(rows: list[Trade], *, asked: int) -> str:
     """The /trades message."""
     if not rows:
@@ -128,6 +147,13 @@ def alert_order_failed(*, bot_name: str, symbol: str, side: str, error: str) -> 
 def alert_drift(*, bot_name: str, summary: str) -> str:
     """Reconciliation found the exchange and the ledger disagree."""
     return f"⚠️ Reconciliation drift on bot {bot_name}: {summary}\nThe bot was stopped safely."
+
+
+def alert_plan_changed(*, old_plan: str, new_plan: str, reason: str) -> str:
+    """The workspace's plan changed; says what happens to live bots when it loses them."""
+    return (f"💳 The workspace moved from the {old_plan} plan to the {new_plan} plan "
+            f"({reason}). Bots the new plan does not allow were paused with the reason; "
+            f"nothing was sold.")
 
 
 def alert_vault(*, name: str | None, reason: str) -> str:

@@ -31,8 +31,10 @@ from notifications.models import (
     TelegramLink,
     TelegramLinkCode,
 )
+from notifications.tasks import deliver_message
 from tenants.actors import Actor
-from tenants.models import Role, Tenant, User
+from tenants.models import Role, Scope, Tenant, User
+from tenants.plans import Plan
 from tenants.selectors import membership_list
 from tenants.services import audit_record
 
@@ -66,7 +68,7 @@ def link_code_issue(*, tenant: Tenant, actor: Actor,
 
     Returns the row and the code, which exists nowhere else (only its hash is stored).
     """
-    actor.require_role(Role.ADMIN)
+    actor.require(Scope.ADMIN)  # a signed-in admin+, or a key with the admin scope
     user = user or actor.user
     if user is None:
         raise ValidationFailed("Name the member the chat will act as.", field="user")
@@ -147,7 +149,7 @@ def _link_create(row: TelegramLinkCode, chat: ChatInfo, now: datetime) -> Telegr
 @transaction.atomic
 def link_unlink(*, tenant: Tenant, actor: Actor, link_id: int) -> TelegramLink:
     """Unlink a chat (admin and above): it gets nothing more and its commands stop working."""
-    actor.require_role(Role.ADMIN)
+    actor.require(Scope.ADMIN)
     link = (TelegramLink.objects.for_tenant(tenant).select_for_update()
             .filter(pk=link_id, active=True).first())
     if link is None:
@@ -251,7 +253,7 @@ def link_interval(link: TelegramLink) -> int:
 def notification_settings_update(*, tenant: Tenant, actor: Actor,
                                  **switches: bool) -> NotificationSettings:
     """Switch alert types on or off for the whole tenant (admin and above)."""
-    actor.require_role(Role.ADMIN)
+    actor.require(Scope.ADMIN)
     unknown = set(switches) - ALERT_KINDS
     if unknown:
         raise ValidationFailed(f"Unknown alert type(s): {', '.join(sorted(unknown))}.",
@@ -375,6 +377,15 @@ def alert_drift(*, tenant_id: int, bot_id: int, summary: str, dedup_key: str = "
                         dedup_key=key)
 
 
+def alert_plan_changed(*, tenant_id: int, old_plan: str, new_plan: str, reason: str) -> int:
+    """Alert that the workspace's plan changed (one alert per change)."""
+    return alert_notify(tenant_id=tenant_id, kind=AlertKind.BILLING,
+                        text=messages.alert_plan_changed(old_plan=Plan(old_plan).label,
+                                                         new_plan=Plan(new_plan).label,
+                                                         reason=reason[:200]),
+                        dedup_key=f"plan:{old_plan}:{new_plan}:{timezone.now().isoformat()}")
+
+
 def alert_vault_failure(*, tenant_id: int, name: str | None, reason: str) -> int:
     """Alert that the vault could not open a secret (one per entry and reason per hour)."""
     key = f"{name or '-'}:{reason[:60]}:{timezone.now():%Y-%m-%dT%H}"
@@ -405,8 +416,6 @@ def _delivery_create(link: TelegramLink, kind: str, key: str, text: str,
 
 
 def _enqueue(delivery_id: int) -> None:
-    from notifications.tasks import deliver_message
-
     deliver_message.delay(delivery_id)
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from celery import shared_task
 
-from notifications import services
+# Services import these tasks; the tasks import services inside each function, so neither
+# import runs into the other half-initialised.
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 def run_notifications_pass() -> dict[str, int]:
     """One pass: claim and send due check-ins, re-queue overdue deliveries. Never raises, so
     a scheduler loop survives a bad pass; safe to run concurrently with other passes."""
+    from notifications import services
+
     counts = {"checkins": 0, "retried": 0}
     try:
         counts["checkins"] = services.checkin_send_due()
@@ -40,6 +43,8 @@ def deliver_message(self, delivery_id: int) -> str:
     In eager mode (embedded default) a task cannot wait for a countdown, so the retry is left
     to the minute pass, which re-queues overdue deliveries.
     """
+    from notifications import services
+
     outcome = services.delivery_attempt(delivery_id=delivery_id)
     if outcome.retry_in is not None and not self.request.is_eager:
         raise self.retry(countdown=max(outcome.retry_in, 0.0))
@@ -53,6 +58,7 @@ def process_update(data: dict[str, Any]) -> None:
     Acknowledged on receipt (unlike the project default): a command half-run by a dying
     worker is not replayed behind the user's back; they can send it again.
     """
+    # The handlers reach the services (through the commands), which import these tasks.
     from notifications.handlers import process_update as handle
 
     handle(data)

@@ -126,6 +126,11 @@ def user_sign_up(*, email: str, password: str, workspace_name: str,
         raise Conflict("An account with this e-mail address exists; sign in instead.") from None
     tenant = tenant_create(name=workspace_name or f"{email.split('@')[0]}'s workspace",
                            owner=user)
+    # Imported here: billing builds on this module (audit_record), not the other way round.
+    from tenants.billing.services import billing_trial_start
+
+    billing_trial_start(tenant=tenant)
+    tenant.refresh_from_db(fields=["plan"])
     return user, tenant
 
 
@@ -281,7 +286,7 @@ def membership_invite(*, tenant: Tenant, actor: Actor, email: str, role: str = R
     With `site_url` (the web page passes its own), the link is e-mailed once committed; a mail
     server that fails is logged and the invitation stands (the inviter sees the link too).
     """
-    actor.require_role(Role.ADMIN)
+    actor.require(Scope.ADMIN)  # a signed-in admin+, or a key with the admin scope
     _check_assignable_role(actor, role)
     email = email.strip().lower()
     if Membership.objects.for_tenant(tenant).filter(user__email=email).exists():
@@ -349,7 +354,7 @@ def _ensure_another_owner(tenant: Tenant, membership: Membership) -> None:
 def membership_change_role(*, tenant: Tenant, actor: Actor, membership_id: int,
                            role: str) -> Membership:
     """Change a member's role (admin+; only owners touch owners)."""
-    actor.require_role(Role.ADMIN)
+    actor.require(Scope.ADMIN)
     _check_assignable_role(actor, role)
     membership = _locked_member(tenant, membership_id)
     if membership.role == Role.OWNER and not actor.has_role(Role.OWNER):
@@ -369,7 +374,7 @@ def membership_change_role(*, tenant: Tenant, actor: Actor, membership_id: int,
 def membership_remove(*, tenant: Tenant, actor: Actor, membership_id: int) -> None:
     """Remove a member from the tenant (admin+; only owners remove owners); the keys they
     minted are revoked and their open live sockets closed."""
-    actor.require_role(Role.ADMIN)
+    actor.require(Scope.ADMIN)
     membership = _locked_member(tenant, membership_id)
     if membership.role == Role.OWNER and not actor.has_role(Role.OWNER):
         raise Forbidden("Only an owner can remove an owner.")

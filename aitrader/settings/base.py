@@ -30,6 +30,22 @@ def _private_file(path: Path) -> Path:
     return path
 
 
+def _parse_stripe_prices(entries: list[str]) -> dict[str, str]:
+    """`plan:interval=price_id` entries as {"plan:interval": price_id}; stops start-up on a
+    malformed entry, naming it."""
+    prices = {}
+    for entry in entries:
+        key, _, price = entry.partition("=")
+        plan, _, interval = key.partition(":")
+        if plan not in ("pro", "team", "enterprise") or interval not in ("month", "year") \
+                or not price.strip():
+            raise ImproperlyConfigured(
+                f"AITRADER_STRIPE_PRICES: {entry!r} is not plan:interval=price_id (plans pro, "
+                f"team, enterprise; intervals month, year).")
+        prices[f"{plan}:{interval}"] = price.strip()
+    return prices
+
+
 def _local_secret(filename: str, nbytes: int = 48) -> str:
     """A random secret kept under var/ so the embedded default survives restarts."""
     path = VAR_DIR / filename
@@ -170,6 +186,10 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# Worker threads of `manage.py serve`'s job pool (aitrader/jobs.py), which runs backtests,
+# trainings and close-alls beside the server when tasks run in-process; one slow job then
+# holds one of these, never a request.
+AITRADER_JOB_WORKERS = env_int("AITRADER_JOB_WORKERS", 2, minimum=1, maximum=16)
 
 # --- Authentication: argon2 first, email login, optional TOTP ------------------------------
 PASSWORD_HASHERS = [
@@ -312,6 +332,25 @@ AITRADER_VAULT_KEYS = env_list("AITRADER_VAULT_KEYS", []) or [
     f"local1:{_local_secret('vault_master_key', 32)}"
 ]
 _parse_vault_keys(AITRADER_VAULT_KEYS)
+
+# --- Billing: Stripe Checkout, the Customer Portal and webhooks -----------------------------
+# Without a secret key billing is off: plans are set by staff in admin, as before.
+AITRADER_STRIPE_SECRET_KEY = env_str("AITRADER_STRIPE_SECRET_KEY", "")
+AITRADER_STRIPE_WEBHOOK_SECRET = env_str("AITRADER_STRIPE_WEBHOOK_SECRET", "")
+# Where the Stripe client sends requests (a local stand-in in tests).
+AITRADER_STRIPE_API_BASE = env_str("AITRADER_STRIPE_API_BASE", "https://api.stripe.com")
+# Stripe price ids per plan and interval: "pro:month=price_1,pro:year=price_2,team:month=...".
+AITRADER_STRIPE_PRICES = _parse_stripe_prices(env_list("AITRADER_STRIPE_PRICES", []))
+# New workspaces get this many days of Pro while billing is on (0: no trial).
+AITRADER_TRIAL_DAYS = env_int("AITRADER_TRIAL_DAYS", 14, minimum=0, maximum=90)
+# Days a workspace keeps its plan after a failed payment, before it falls back to Free.
+AITRADER_BILLING_GRACE_DAYS = env_int("AITRADER_BILLING_GRACE_DAYS", 7, minimum=0, maximum=30)
+# Stripe's hosted pages the billing forms redirect to: a form's redirect must be allowed by
+# the CSP's form-action, so they join it while billing is on.
+AITRADER_STRIPE_REDIRECT_ORIGINS = env_list("AITRADER_STRIPE_REDIRECT_ORIGINS", [
+    "https://checkout.stripe.com", "https://billing.stripe.com"])
+if AITRADER_STRIPE_SECRET_KEY:
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] += AITRADER_STRIPE_REDIRECT_ORIGINS
 
 # How many reverse proxies in front of us append to X-Forwarded-For (0: trust none).
 AITRADER_TRUSTED_PROXY_COUNT = env_int("AITRADER_TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)

@@ -13,7 +13,8 @@ from dashboard.apis.fields import MoneyModelSerializer
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
 from tenants.models import ApiKey, Role, Scope
-from trading import money, selectors
+from trading import selectors
+from trading.core import money
 from trading.models import ExchangeAccount, ReconcileStatus
 from trading.services.accounts import exchange_account_create
 from trading.services.credentials import (
@@ -68,8 +69,10 @@ class ExchangeAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
 class CredentialsSerializer(serializers.Serializer):
     api_key = serializers.CharField(max_length=200, write_only=True, trim_whitespace=True)
     secret = serializers.CharField(max_length=200, write_only=True, trim_whitespace=True)
-    password = serializers.CharField(max_length=200, write_only=True, trim_whitespace=False,
-                                     help_text="Your aitrader password (re-authentication).")
+    password = serializers.CharField(
+        max_length=200, write_only=True, trim_whitespace=False, required=False, default="",
+        help_text="A signed-in member's aitrader password (re-authentication); an API key "
+                  "with the admin scope sends none.")
 
 
 class CredentialsSavedSerializer(serializers.Serializer):
@@ -79,10 +82,9 @@ class CredentialsSavedSerializer(serializers.Serializer):
 
 class ExchangeCredentialsApi(TenantViewSet):
     """Write-only exchange credentials of an account: a signed-in admin re-enters their
-    password; the keys are verified at the exchange and kept only in the vault."""
+    password, a key needs the `admin` scope; the keys are verified at the exchange and kept
+    only in the vault."""
 
-    session_only = True
-    required_role = Role.ADMIN
     scope_map = {"POST": Scope.ADMIN, "DELETE": Scope.ADMIN}
     serializer_class = CredentialsSerializer
 

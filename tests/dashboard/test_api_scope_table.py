@@ -4,7 +4,7 @@
 | read | every list and detail; export on a plan with exports | control, admin actions |
 | export | export/trades.csv on a plan with exports | read lists |
 | control | pause / resume / close all, bot create | admin actions |
-| admin | everything a key may do, e.g. create an exchange account | key management |
+| admin | all a key may do: exchange accounts, credentials, members, Telegram | key management |
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from tests.dashboard.conftest import paper_bot
 
 EXPORT = "/api/v1/export/trades.csv"
 ACCOUNT = {"label": "by a program", "exchange_id": "binance", "mode": "paper"}
+LINK_CODES = "/api/v1/telegram/link-codes/"
+ALICE = {"email": "alice@example.com"}
 
 
 @pytest.fixture
@@ -59,6 +61,7 @@ def test_control_controls_bots_but_not_accounts(client_with, bot):
     client = client_with("control")
     assert client.post(f"/api/v1/bots/{bot.pk}/pause/").status_code == 200
     assert client.post("/api/v1/exchange-accounts/", ACCOUNT, format="json").status_code == 403
+    assert client.post(LINK_CODES, ALICE, format="json").status_code == 403
 
 
 def test_admin_creates_an_exchange_account_but_never_manages_keys(client_with, bot):
@@ -66,6 +69,7 @@ def test_admin_creates_an_exchange_account_but_never_manages_keys(client_with, b
     created = client.post("/api/v1/exchange-accounts/", ACCOUNT, format="json")
     assert created.status_code == 201, created.json()
     assert created.json()["label"] == "by a program"
+    assert client.post(LINK_CODES, ALICE, format="json").status_code == 201
     assert client.post(f"/api/v1/bots/{bot.pk}/pause/").status_code == 200
     refused = client.post("/api/v1/api-keys/", {"name": "child", "scopes": ["read"]},
                           format="json")

@@ -84,7 +84,7 @@ def test_below_admin_the_keys_are_refused_with_a_message(world, binance_live, li
     client = member_client(world.tenant_a, role)
     url, body = _keys(live_account)
     page = client.post(url, body, follow=True).content.decode()
-    assert "This needs a signed-in admin or above." in page
+    assert "cannot do this; it needs admin or above." in page
     assert f"/settings/exchange-accounts/{live_account.pk}/credentials/" not in page
     assert not _has_keys(live_account)
 

@@ -1,8 +1,10 @@
 """Saving and removing an exchange account's API credentials.
 
-Customers hand us keys that can move their money, so saving them asks for the member's
-current password again, proves the keys at the exchange, refuses keys that can withdraw, and
-keeps them only in the vault. No message, log line or audit row carries a key or a secret.
+Customers hand us keys that can move their money, so saving them asks a signed-in member for
+their current password again (a program proves itself with an `admin` key instead, and an
+operator's CLI with shell access), proves the keys at the exchange, refuses keys that can
+withdraw, and keeps them only in the vault. No message, log line or audit row carries a key or
+a secret.
 """
 from __future__ import annotations
 
@@ -14,22 +16,22 @@ from django.db import transaction
 from aitrader.errors import Forbidden, ServiceError, ValidationFailed
 from dashboard.ratelimits import login_attempt_check, login_failure_count
 from tenants.actors import Actor
-from tenants.models import Role, Tenant
+from tenants.models import Scope, Tenant
 from tenants.plans import plan_require_feature
 from tenants.services import audit_record
 from tenants.vault import delete_secret, store_secret
 from trading import selectors
-from trading.credentials import (
-    API_KEY_FIELD,
-    SECRET_FIELD,
-    credential_ref_for,
-    live_exchange_for_keys,
-)
 from trading.exchanges.base import (
     AccountPermissions,
     AuthenticationError,
     ExchangeError,
     TemporaryExchangeError,
+)
+from trading.exchanges.live_clients import (
+    API_KEY_FIELD,
+    SECRET_FIELD,
+    credential_ref_for,
+    live_exchange_for_keys,
 )
 from trading.models import ExchangeAccount
 
@@ -55,16 +57,18 @@ class CredentialsSaved:
 
 
 def exchange_credentials_save(*, tenant: Tenant, actor: Actor, account_id: int, api_key: str,
-                              secret: str, password: str) -> CredentialsSaved:
-    """Verify and store an account's API key and secret (admin+, password re-entered).
+                              secret: str, password: str = "") -> CredentialsSaved:
+    """Verify and store an account's API key and secret (a signed-in admin+ who re-enters
+    their password, or a key with the `admin` scope, or the CLI).
 
     Needs a plan with live trading. The keys are proven at the exchange first, outside any
     transaction so no row lock is held across the network round trip; keys that can withdraw
     (where the exchange says so) or cannot trade are refused. A key without an IP restriction
     is saved with a warning. Replaces credentials saved before.
     """
-    actor.require_role(Role.ADMIN)
-    _reauthenticate(actor, password)
+    actor.require(Scope.ADMIN)
+    if actor.user is not None:  # a key or the CLI has no password; the key is the proof
+        _reauthenticate(actor, password)
     plan_require_feature(tenant.plan, "live_trading")
     account = selectors.exchange_account_get(tenant=tenant, account_id=account_id)
     api_key = _cleaned(api_key, API_KEY_FIELD, "API key")
@@ -80,12 +84,13 @@ def exchange_credentials_save(*, tenant: Tenant, actor: Actor, account_id: int, 
 @transaction.atomic
 def exchange_credentials_remove(*, tenant: Tenant, actor: Actor,
                                 account_id: int) -> ExchangeAccount:
-    """Delete an account's credentials from the vault (admin+); harmless when there are none.
+    """Delete an account's credentials from the vault (admin+, or a key with the `admin`
+    scope); harmless when there are none.
 
     No password and no plan check: removing a key that may have leaked must stay one step,
     also for a workspace whose plan no longer includes live trading.
     """
-    actor.require_role(Role.ADMIN)
+    actor.require(Scope.ADMIN)
     account = _locked_account(tenant, account_id)
     if not account.credential_ref:
         return account
@@ -124,10 +129,7 @@ def _locked_account(tenant: Tenant, account_id: int) -> ExchangeAccount:
 
 
 def _reauthenticate(actor: Actor, password: str) -> None:
-    """A signed-in member confirms their current password; API keys cannot do this."""
-    if actor.user is None:
-        raise Forbidden("Exchange credentials can only be changed by a signed-in member who "
-                        "confirms their password.")
+    """A signed-in member confirms their current password."""
     # Guessing the password here counts against the same budget as guessing it at sign-in.
     login_attempt_check(username=actor.user.email, ip=actor.ip)
     if not password or not actor.user.check_password(password):
