@@ -1,7 +1,7 @@
 """REST API throughput: GET /api/v1/trades/ against a naive DRF list of the same rows.
 
 Seeds a fresh PostgreSQL database (aitrader_bench_api) with 100 tenants x 10,000 trades, then
-serves the project from gunicorn (WSGI workers, as DESIGN.md section 6 recommends for HTTP)
+serves the project from gunicorn (WSGI workers, which serve HTTP about twice as fast as ASGI here)
 and from daphne (ASGI) side by side, and loads two endpoints on each for a fixed time, the
 four cases interleaved in slices so that other work on the machine weighs on each alike:
 
@@ -11,8 +11,8 @@ four cases interleaved in slices so that other work on the machine weighs on eac
 Requests rotate over every tenant's API key (16 connections by default, wrk when installed,
 else Python threads). Prints the machine, the load average, the parameters and
 per case req/s, p50/p99 latency, failures, and the CPU milliseconds each request cost the
-server and PostgreSQL (other work on the machine stretches latency, not these). Targets
-(issue 5): trades >= 4x the naive baseline under daphne, p99 < 100 ms at 16 connections.
+server and PostgreSQL (other work on the machine stretches latency, not these). Targets:
+trades >= 4x the naive baseline under daphne, p99 < 100 ms at 16 connections.
 
     python bench/api.py                 # 100 x 10k, 15 s per case in 3 slices, 16 connections
     python bench/api.py --seconds 6 --connections 16 32 --rate-limits off --worker-class gthread
@@ -64,7 +64,7 @@ def _urlpatterns() -> list:
     from rest_framework import generics, serializers
 
     from dashboard.apis.ledger import TradeSerializer
-    from tenants.permissions import TenantScopePermission
+    from dashboard.apis.permissions import TenantScopePermission
     from trading.models import Trade
 
     class NaiveTradeSerializer(serializers.ModelSerializer):

@@ -3,10 +3,16 @@
 Prints the machine, then: candles/s end to end (signals, compiled fills, lookahead check,
 metrics, tables, trade list, downsampled equity), peak memory, a 100-combination parameter
 sweep over 100k candles, the fill loop alone (compiled and reference), and how long the
-replay sample files `make run` writes on first start take. Targets (issue 4): >= 3M candles/s,
+replay sample files `make run` writes on first start take. Targets: >= 3M candles/s,
 < 500 MB, sweep < 10 s.
 
-    python bench/backtest.py [--candles 1000000] [--repeat 3]
+Then, side by side on one seeded 1-minute CSV: `manage.py backtest --data` and `--stored` as
+real processes (wall time, peak RSS), CSV ingest into the stored history, and backtesting.py
+0.6.6 end to end (pandas read_csv + Backtest.run of the same SMA cross) in a virtualenv of its
+own (var/bench-venv, made here; never the project's). Targets: CLI >= 20x backtesting.py,
+ingest >= 2M rows/s, CLI peak RSS < 500 MB.
+
+    python bench/backtest.py [--candles 1000000] [--repeat 3] [--no-compare]
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +45,46 @@ SMA = BacktestConfig(strategy="sma_cross", params={"fast": 10, "slow": 20}, cash
                      fee=0.001)
 SWEEP_GRID = {"fast": list(range(2, 22, 2)), "slow": list(range(25, 75, 5))}  # 10 x 10
 TARGET_RATE, TARGET_MB, TARGET_SWEEP_S = 3_000_000, 500, 10.0
-TARGET_INGEST_ROWS_S = 2_000_000  # issue 15: CSV ingest
+TARGET_INGEST_ROWS_S = 2_000_000  # CSV ingest
+TARGET_VS_LIBRARY = 20  # end-to-end CLI against backtesting.py
+LIBRARY = "backtesting==0.6.6"
+LIBRARY_VENV = ROOT / "var" / "bench-venv"
+# backtesting.py's run of the SMA cross the CLI runs: fills at the next open, long only, the
+# whole equity per trade. Fractional units and no fee, as in the project's backtester: with
+# whole units and a fee, equity falls below one unit's price after ~3,000 of the ~28,000
+# trades and backtesting.py stops trading, which would flatter its time.
+LIBRARY_SCRIPT = """
+import json, sys, time
+start = time.perf_counter()
+import pandas as pd
+from backtesting import Strategy
+from backtesting.lib import FractionalBacktest, crossover
+
+def sma(values, n):
+    return pd.Series(values).rolling(n).mean()
+
+class SmaCross(Strategy):
+    def init(self):
+        self.fast = self.I(sma, self.data.Close, 10)
+        self.slow = self.I(sma, self.data.Close, 20)
+
+    def next(self):
+        if crossover(self.fast, self.slow):
+            if not self.position:
+                self.buy()
+        elif crossover(self.slow, self.fast) and self.position:
+            self.position.close()
+
+imported = time.perf_counter()
+frame = pd.read_csv(sys.argv[1])
+frame.index = pd.to_datetime(frame.pop("timestamp"), unit="ms")
+frame.columns = ["Open", "High", "Low", "Close", "Volume"]
+loaded = time.perf_counter()
+stats = FractionalBacktest(frame, SmaCross, cash=10_000, commission=0.0,
+                           finalize_trades=True).run()
+print(json.dumps({"import_s": imported - start, "load_s": loaded - imported,
+                  "run_s": time.perf_counter() - loaded, "trades": int(stats["# Trades"])}))
+"""
 
 
 def machine() -> str:
@@ -143,11 +189,119 @@ def bench_sample_files() -> tuple[float, int]:
     return seconds, len(paths)
 
 
+def run_child(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MB, stdout) of one process, its RSS from its own rusage."""
+    with tempfile.TemporaryFile("w+") as out:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
+                                 stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    if child.returncode:
+        raise SystemExit(f"{' '.join(command[:4])}... exited with {child.returncode}")
+    return wall, usage.ru_maxrss / 1024, text
+
+
+def bench_ingest(path: Path, store: Path) -> dict:
+    """CSV into the stored history (read, check, write month files), then the stored range
+    read back, in this process."""
+    from trading.core.candles import load_csv
+    from trading.core.history import history_read, history_write
+    seconds, count = timed(lambda: history_write(store, "binance", "BTC/USDT", "1m",
+                                                 load_csv(path)))
+    reads = [timed(history_read, store, "binance", "BTC/USDT", "1m")[0] for _ in range(3)]
+    return {"ingest_s": seconds, "rows_per_s": count / seconds, "read_s": min(reads),
+            "months": len(list(store.rglob("*.parquet")))}
+
+
+def bench_cli(path: Path, store: Path, repeat: int) -> dict:
+    """Best wall time and peak RSS of `manage.py backtest` over the CSV and over the store,
+    and of a bare `manage.py backtest --help` (Django's start-up alone)."""
+    env = {**os.environ, "AITRADER_HISTORY_DIR": str(store)}
+    base = [sys.executable, "manage.py", "backtest"]
+    flags = ["--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=20", "--fee", "0",
+             "--json"]
+    figures = {}
+    for name, source in (("csv", ["--data", str(path)]),
+                         ("stored", ["--stored", "binance:BTC/USDT:1m"])):
+        runs = [run_child([*base, *flags, *source], env) for _ in range(repeat)]
+        figures[name] = {"wall": min(r[0] for r in runs), "rss": max(r[1] for r in runs),
+                         "trades": json.loads(runs[0][2])["metrics"]["trades"]}
+    figures["startup"] = min(run_child([*base, "--help"], env)[0] for _ in range(repeat))
+    return figures
+
+
+def library_python() -> Path | None:
+    """The bench virtualenv's python with backtesting.py installed (made on first use), or
+    None, saying why, when pip cannot install it."""
+    python = LIBRARY_VENV / "bin" / "python"
+    check = [str(python), "-c", "import backtesting; print(backtesting.__version__)"]
+    if python.exists() and subprocess.run(check, capture_output=True, text=True).stdout.strip() \
+            == LIBRARY.split("==")[1]:
+        return python
+    print(f"installing {LIBRARY} into {LIBRARY_VENV} (its own virtualenv)...", flush=True)
+    made = subprocess.run([sys.executable, "-m", "venv", str(LIBRARY_VENV)], capture_output=True,
+                          text=True)
+    pip = made.returncode == 0 and subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", LIBRARY], capture_output=True,
+        text=True)
+    if not pip or pip.returncode:
+        reason = (pip.stderr if pip else made.stderr).strip().splitlines()[-1:] or ["?"]
+        print(f"backtesting.py: SKIPPED, pip could not install {LIBRARY}: {reason[0]}")
+        return None
+    return python
+
+
+def bench_library(python: Path, path: Path, repeat: int) -> dict:
+    """Best wall time of backtesting.py end to end in its own process, with its own split."""
+    runs = [run_child([str(python), "-c", LIBRARY_SCRIPT, str(path)]) for _ in range(repeat)]
+    wall, rss, text = min(runs)
+    return {"wall": wall, "rss": rss, **json.loads(text)}
+
+
+def compare(count: int, repeat: int) -> None:
+    """The side-by-side figures on one seeded CSV of `count` 1-minute candles."""
+    from trading.core.candles import write_csv
+    with tempfile.TemporaryDirectory() as directory:
+        path, store = Path(directory) / "candles.csv", Path(directory) / "history"
+        write_csv(path, random_walk_candles(count, seed=42))
+        ingest = bench_ingest(path, store)
+        print(f"CSV ingest into the stored history: {count:,} rows in {ingest['ingest_s']:.2f} s "
+              f"-> {ingest['rows_per_s'] / 1e6:.2f}M rows/s "
+              f"[{verdict(ingest['rows_per_s'] >= TARGET_INGEST_ROWS_S)} >= "
+              f"{TARGET_INGEST_ROWS_S / 1e6:.0f}M]; {ingest['months']} month files, read back "
+              f"in {ingest['read_s'] * 1000:.0f} ms")
+        cli = bench_cli(path, store, repeat)
+        rss = max(cli["csv"]["rss"], cli["stored"]["rss"])
+        print(f"manage.py backtest --data (CSV): {cli['csv']['wall']:.2f} s, --stored: "
+              f"{cli['stored']['wall']:.2f} s end to end (best of {repeat}); Django start-up "
+              f"alone (backtest --help) {cli['startup']:.2f} s; {cli['csv']['trades']:,} trades")
+        print(f"peak RSS of the CLI run: {rss:.0f} MB "
+              f"[{verdict(rss < TARGET_MB)} < {TARGET_MB} MB]")
+        python = library_python()
+        if python is None:
+            return
+        lib = bench_library(python, path, repeat)
+        print(f"backtesting.py {LIBRARY.split('==')[1]}: {lib['wall']:.2f} s end to end (imports "
+              f"{lib['import_s']:.2f} s, pandas read_csv {lib['load_s']:.2f} s, Backtest.run "
+              f"{lib['run_s']:.2f} s), peak RSS {lib['rss']:.0f} MB; {lib['trades']:,} trades")
+        for name in ("csv", "stored"):
+            ratio = lib["wall"] / cli[name]["wall"]
+            print(f"end to end, CLI --{'data' if name == 'csv' else 'stored'} against "
+                  f"backtesting.py: {ratio:.1f}x [{verdict(ratio >= TARGET_VS_LIBRARY)} >= "
+                  f"{TARGET_VS_LIBRARY}x]")
+
+
 def main() -> None:
     """Run every figure and print it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candles", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-compare", action="store_true",
+                        help="Skip the CLI, stored history and backtesting.py comparison.")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     warmup, _ = timed(run_backtest, random_walk_candles(5_000, seed=1), SMA)
@@ -187,6 +341,10 @@ def main() -> None:
 
     seconds, files = bench_sample_files()
     print(f"replay sample files (first `make run`): {files} files written in {seconds:.2f} s")
+
+    if not args.no_compare:
+        compare(args.candles, args.repeat)
+    print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 if __name__ == "__main__":
     main()

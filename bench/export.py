@@ -7,7 +7,7 @@ iterator), reading the stream as it comes. Prints the machine, the load average,
 parameters and per server: time to the first byte (the header) and to the first row, total
 time, rows/s, MB, and the serving process's resident memory before the request and at its
 peak (VmHWM, which includes start-up), and the CPU seconds PostgreSQL, the server and the
-client spent (other work on the machine stretches wall time, not these). Targets (issue 5):
+client spent (other work on the machine stretches wall time, not these). Targets:
 >= 200k rows/s, peak < 150 MB for 1M rows.
 
     python bench/export.py                      # 1M rows, each server once

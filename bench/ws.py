@@ -15,7 +15,7 @@ Two phases: `steady` (one event per tenant every --interval s) and `burst` (--bu
 per tenant back to back). Prints the machine, the load average, the parameters and per phase:
 deliveries expected / received, latency p50 / p99 / max, deliveries per second and
 cross-tenant deliveries, plus connect time, the CPU seconds the server and the clients spent
-while events flowed, and the server's peak memory. Targets (issue 5):
+while events flowed, and the server's peak memory. Targets:
 1,000 clients, p99 < 250 ms, 0 cross-tenant deliveries.
 
     python bench/ws.py                              # 1000 clients over 10 tenants

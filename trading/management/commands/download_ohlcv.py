@@ -2,8 +2,9 @@
 --since 2024-01-01 [--until 2024-06-01] [--out PATH]
 
 Fetches real history through ccxt (public endpoints, no key) and writes the project's candle
-CSV, ready for replay, backtests and training. Needs a network; without one it says so in one
-line and exits with status 2.
+CSV, ready for replay, backtests and training; the candles also go into the stored history
+(AITRADER_HISTORY_DIR), which `backtest --stored` reads. Needs a network; without one it says
+so in one line and exits with status 2.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from aitrader.errors import ServiceError
 from trading.core.candles import Candles, parse_timestamp, write_csv
+from trading.core.history import HistoryError, history_write
 from trading.core.timeframes import SUPPORTED
 from trading.exchanges.base import PermanentExchangeError, TemporaryExchangeError
 from trading.exchanges.live import LiveExchange, fetch_ohlcv_history
@@ -25,7 +27,7 @@ UNREACHABLE = 2
 
 
 class Command(BaseCommand):
-    """Thin CLI over `fetch_ohlcv_history` and the candle CSV writer."""
+    """Thin CLI over `fetch_ohlcv_history`, the candle CSV writer and the history store."""
 
     help = "Download OHLCV history from an exchange into the project's candle CSV format."
 
@@ -53,9 +55,16 @@ class Command(BaseCommand):
         if not rows:
             raise CommandError(f"{options['exchange']} returned no {options['symbol']} "
                                f"{options['timeframe']} candles in that period.")
-        write_csv(out, Candles.from_rows(rows))
+        candles = Candles.from_rows(rows)
+        write_csv(out, candles)
+        root = settings.AITRADER_HISTORY_DIR
+        try:
+            history_write(root, options["exchange"], options["symbol"], options["timeframe"],
+                          candles)
+        except HistoryError as exc:
+            raise CommandError(f"wrote {out}, but could not store the candles: {exc}") from None
         self.stdout.write(f"Wrote {len(rows)} candles ({_iso(rows[0][0])} to "
-                          f"{_iso(rows[-1][0])}) to {out}")
+                          f"{_iso(rows[-1][0])}) to {out}; stored in {root}")
 
 
 def _download(options: dict, until_ms: int) -> list[list]:
