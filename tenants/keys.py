@@ -41,6 +41,11 @@ def _peppers() -> dict[str, bytes]:
     return peppers
 
 
+def configured_pepper_versions() -> set[str]:
+    """The versions of AITRADER_API_KEY_PEPPERS (a restore checks the data's are there)."""
+    return set(_peppers())
+
+
 def current_pepper_version() -> str:
     return settings.AITRADER_API_KEY_PEPPERS[0].partition(":")[0]
 

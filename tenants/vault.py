@@ -180,6 +180,24 @@ def data_keys_by_kid() -> dict[str, int]:
     return dict(Counter(TenantDataKey.objects.values_list("kid", flat=True)))
 
 
+def master_key_ids_in_use() -> set[str]:
+    """The master key ids the stored data needs: tenants' data keys and users' sealed
+    secrets (what a backup's restore needs in AITRADER_VAULT_KEYS)."""
+    return set(data_keys_by_kid()) | set(user_secrets_by_kid())
+
+
+def data_keys_failing() -> list[int]:
+    """Tenants whose data key does not open with the configured master keys (after a
+    restore, a wrong AITRADER_VAULT_KEYS shows here), each reported like any refusal."""
+    failing = []
+    for row in TenantDataKey.objects.order_by("tenant_id").iterator():
+        try:
+            _unwrap(row)
+        except VaultError:
+            failing.append(row.tenant_id)
+    return failing
+
+
 def user_secrets_by_kid() -> dict[str, int]:
     """How many users' sealed secrets (TOTP seeds) each master key seals."""
     sealed = User.objects.filter(totp_secret__startswith=USER_SECRET_PREFIX).values_list(

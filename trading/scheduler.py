@@ -22,10 +22,11 @@ TICK_ENTRY = "schedule-due-bots"
 
 def beat_jobs() -> list[tuple[str, str, float]]:
     """(name, task path, seconds) of the beat entries other than the tick scheduler."""
-    from aitrader.celery import app
+    # The project's Celery app (aitrader/__init__ makes it the current one at start-up).
+    from celery import current_app
 
     return [(name, entry["task"], float(entry["schedule"]))
-            for name, entry in app.conf.beat_schedule.items() if name != TICK_ENTRY]
+            for name, entry in current_app.conf.beat_schedule.items() if name != TICK_ENTRY]
 
 
 def _drop_stale_connections() -> None:

@@ -173,3 +173,17 @@ def test_each_batch_of_a_long_scheduler_pass_claims_its_bots_when_it_starts(
     second_claimed_at, second_lease = claims[1]
     assert second_claimed_at == t0 + 3 * _interval()
     assert second_lease > second_claimed_at  # not a lease that lapsed before it was taken
+
+
+def test_a_bot_set_to_tick_just_after_the_schedulers_next_pass_is_due_on_that_pass(
+        paper_bot, market):
+    # The scheduler passes every interval; a tick that ran a little after a pass (the
+    # queue's latency) sets its next tick an interval after itself, i.e. just after the next
+    # pass. That pass must take it, or the bot ticks every other interval.
+    t0 = timezone.now()
+    engine.run_tick(tenant_id=paper_bot.tenant_id, bot_id=paper_bot.pk,
+                    now=t0 + timedelta(milliseconds=300))
+    next_pass = t0 + _interval()
+    assert Bot.objects.get(pk=paper_bot.pk).next_tick_at > next_pass
+    assert _due(paper_bot, next_pass)
+    assert not _due(paper_bot, t0 + timedelta(milliseconds=301))  # but not straight away

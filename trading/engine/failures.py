@@ -92,6 +92,21 @@ def _market_down(bot: Bot, batch: TickBatch, breakers: BreakerSettings,
     return TickOutcome(bot.pk, "idle", "market data unavailable, within the limit")
 
 
+def _market_went_back(bot: Bot, batch: TickBatch, newest: int) -> TickOutcome:
+    """The feed's newest candle is older than one the bot already acted on: the source lost
+    its place (a replay whose start was forgotten starts over). Waiting would leave the bot
+    "running" and idle for as long as it takes to catch up, so it is paused with the reason."""
+    behind = (bot.last_candle_ts - newest) // timeframe_ms(bot.timeframe)
+    reason = (f"market data went back in time: the newest candle is {behind} candle"
+              f"{'s' if behind != 1 else ''} older than the last one this bot acted on (the "
+              f"data source lost its place); resume to act from the next candle")
+    bot_services.bot_auto_pause(bot=bot, reason=reason,
+                                data={"newest_candle_ts": newest,
+                                      "last_candle_ts": bot.last_candle_ts})
+    batch.finish(bot, next_tick_at=batch.now + IDLE_RECHECK)
+    return TickOutcome(bot.pk, "paused", reason)
+
+
 def _no_new_candle(bot: Bot, batch: TickBatch, snapshot: MarketSnapshot,
                    breakers: BreakerSettings) -> TickOutcome:
     lag = snapshot.age_ms(snapshot.now_ms)

@@ -1,8 +1,10 @@
 """python manage.py run_telegram [--once] [--timeout S]
 
-Development: long-polls the Bot API for updates and answers them until stopped (Ctrl-C or
-SIGTERM). Production uses the webhook instead (see `telegram_webhook`); polling switches a
-webhook off, because Telegram allows one or the other.
+Long-polls the Bot API for updates and answers them until stopped (Ctrl-C or SIGTERM); polling
+switches a webhook off, because Telegram allows one or the other (see `telegram_webhook`).
+While Telegram cannot be reached it waits and retries with backoff, logging once when the
+connection is lost and once when it is back. Without a token it says so and exits 0: there is
+nothing to poll, and a supervisor that restarts on failure (compose, systemd) leaves it be.
 """
 import signal
 import threading
@@ -11,8 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from telegram.error import TelegramError
 
 from aitrader.errors import ServiceError
-from notifications.handlers import POLL_TIMEOUT, poll
-from notifications.transport import redact
+from notifications.handlers import POLL_TIMEOUT, poll, poll_until_stopped
+from notifications.transport import is_configured, redact
 
 
 class Command(BaseCommand):
@@ -29,12 +31,19 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if not 0 <= options["timeout"] <= 50:
             raise CommandError("--timeout must be between 0 and 50 seconds.")
+        if not options["once"] and not is_configured():
+            self.stderr.write("Telegram is not configured (set AITRADER_TELEGRAM_BOT_TOKEN): "
+                              "nothing to poll, exiting.")
+            return
         stop = threading.Event()
         self._on_signals(stop)
         if not options["once"]:
             self.stderr.write("Polling Telegram for updates; Ctrl-C to stop.")
         try:
-            handled = poll(stop=stop, once=options["once"], timeout=options["timeout"])
+            if options["once"]:
+                handled = poll(stop=stop, once=True, timeout=options["timeout"])
+            else:
+                handled = poll_until_stopped(stop=stop, timeout=options["timeout"])
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         except TelegramError as exc:  # e.g. the token was refused; PTB's message quotes it
