@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-e2e lint bandit bench clean vendor
+.PHONY: run test test-e2e lint bandit bench clean vendor prod-install serve-services
 
 $(VENV)/bin/python:
 	$(PYTHON_BIN) -m venv $(VENV)
@@ -28,6 +28,26 @@ run: $(VENV)/.base-installed
 	$(PY) manage.py seed_demo
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
+# Services mode on this host (the environment says where PostgreSQL and Redis are; see
+# README "Running with services"): the runtime set plus gunicorn, then every role in the
+# foreground, stopped together with Ctrl-C.
+$(VENV)/.prod-installed: requirements/base.txt requirements/prod.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements/prod.txt
+	touch $@ $(VENV)/.base-installed
+
+prod-install: $(VENV)/.prod-installed
+
+serve-services: $(VENV)/.prod-installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	trap 'kill 0' INT TERM EXIT; \
+	$(VENV)/bin/gunicorn aitrader.wsgi --bind $(HOST):$(PORT) --workers 4 & \
+	$(VENV)/bin/daphne -b $(HOST) -p $$(( $(PORT) + 1 )) aitrader.asgi:application & \
+	$(VENV)/bin/celery -A aitrader worker -l info -n worker@%h & \
+	$(VENV)/bin/celery -A aitrader worker -l info -Q marketdata -n marketdata@%h & \
+	$(VENV)/bin/celery -A aitrader beat -l info & \
+	wait
+
 # Tests marked `services` need a real Redis; they run whenever REDIS_URL is set (.ci/run sets
 # it), and are left out, with a note, on a machine that has only Python.
 TEST_MARKERS = not e2e$(if $(REDIS_URL),, and not services)
@@ -39,8 +59,10 @@ test: $(VENV)/.dev-installed
 test-e2e: $(VENV)/.dev-installed
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
+# Style, the import layers (contracts in pyproject.toml, explained in ARCHITECTURE.md), security.
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(MAKE) bandit
 
 # Security lint: 0 high-severity findings (config in pyproject.toml); .ci/run runs it too.

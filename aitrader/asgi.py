@@ -16,9 +16,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from dashboard.channels_auth import TenantAuthMiddlewareStack  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 from dashboard.ws_origin import SameOriginValidator  # noqa: E402
-from tenants.channels_auth import TenantAuthMiddlewareStack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -11,8 +11,8 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dashboard.api_urls")),
-    path("accounts/", include("tenants.urls")),
-    path("", include("notifications.urls")),  # /settings/telegram/, /telegram/webhook/
+    path("accounts/", include("dashboard.accounts.urls")),
+    path("", include("dashboard.telegram_urls")),  # /settings/telegram/, /telegram/webhook/
     path("", include("dashboard.urls")),
 ]
 

@@ -20,11 +20,11 @@ from dashboard.apis.ledger import (
     ThoughtViewSet,
     TradeViewSet,
 )
+from dashboard.apis.me import MeApi
 from dashboard.apis.members import InvitationViewSet, MemberViewSet
 from dashboard.apis.mlmodels import MLModelViewSet
 from dashboard.apis.strategies import StrategyListApi
 from dashboard.apis.telegram import TelegramLinkCodeApi, TelegramLinkViewSet
-from tenants.apis import MeApi
 
 app_name = "api"
 

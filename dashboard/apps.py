@@ -5,7 +5,9 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self) -> None:
-        from dashboard import live, security  # noqa: F401  (signal receivers)
+        # Signal receivers, and the OpenAPI description of the key authentication.
+        from dashboard import live, security  # noqa: F401
+        from dashboard.apis import schema  # noqa: F401
         from dashboard.events import send_to_live_feed
         from tenants.events import subscribe
 

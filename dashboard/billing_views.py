@@ -17,8 +17,8 @@ from django.views.decorators.http import require_POST
 
 from aitrader.errors import ServiceError
 from dashboard.views import member_required
+from dashboard.web import member_actor
 from tenants.billing import services as billing
-from tenants.web import member_actor
 
 logger = logging.getLogger(__name__)
 # Stripe sends events of a few kilobytes; anything far larger is not from Stripe.

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from aitrader.errors import NotFound, ServiceError
 from dashboard.forms import BotEditForm
 from dashboard.views import _bot_control, _bot_or_404, member_required, render_bot_detail
-from tenants.web import member_actor
+from dashboard.web import member_actor
 from trading.core.strategies import get_strategy
 from trading.services import bot_lifecycle as lifecycle
 from trading.services import manual

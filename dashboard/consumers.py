@@ -1,6 +1,6 @@
 """/ws/live: a tenant's live event stream.
 
-Authenticates like the API (session cookie or API key header; see tenants.channels_auth),
+Authenticates like the API (session cookie or API key header; see dashboard.channels_auth),
 requires the `read` scope, joins only its tenant's feed, optionally one bot's (`?bot=ID`).
 A client that dropped sends `?since=SEQ` (or `{"type": "resume", "since": SEQ}`) to get the
 events it missed; when too many were missed it is told to re-fetch through REST.
@@ -30,11 +30,11 @@ from redis.exceptions import RedisError
 
 from aitrader.bounded_input import object_id
 from aitrader.errors import NotFound
+from dashboard.channels_auth import actor_now
 from dashboard.events import events_since
 from dashboard.live import hub
-from dashboard.ratelimits import ws_slot_keys, ws_slots
+from dashboard.ws_slots import ws_slot_keys, ws_slots
 from tenants.actors import Actor
-from tenants.channels_auth import actor_now
 from trading import selectors
 
 logger = logging.getLogger(__name__)

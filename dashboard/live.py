@@ -2,7 +2,7 @@
 
 Each server process subscribes to a tenant's channel-layer group once, however many of its
 clients watch that tenant, and hands every event to its local consumers directly. A
-channel-layer send per consumer costs ~10x more here (DESIGN.md section 6).
+channel-layer send per consumer costs ~10x more here (bench/ws.py).
 """
 from __future__ import annotations
 

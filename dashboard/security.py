@@ -5,7 +5,7 @@
   `Cache-Control: no-store` on every /api/ response and on pages shown to a signed-in user.
 - SessionTimeoutMiddleware: signs a session out after AITRADER_SESSION_IDLE_SECONDS without a
   request, and AITRADER_SESSION_ABSOLUTE_SECONDS after sign-in, whatever the activity.
-- RateLimitMiddleware: the budgets of dashboard.ratelimits for pages (control actions, key
+- RateLimitMiddleware: the budgets of tenants.throttle for pages (control actions, key
   creation, sign-in attempts, e-mails sent by account pages) and the per-IP budget of 401
   answers on the API. API budgets themselves are spent by the DRF throttle, after the key is
   authenticated.
@@ -26,11 +26,11 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from dashboard import ratelimits
-from dashboard.ratelimits import RateLimited, RateLimitUnavailable
+from dashboard.net import client_ip, drop_untrusted_forwarding, request_ip, user_agent
+from tenants import throttle
 from tenants.models import User
-from tenants.net import client_ip, drop_untrusted_forwarding, user_agent
 from tenants.services import user_login_audit
+from tenants.throttle import RateLimited, RateLimitUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class SessionTimeoutMiddleware:
 # --- Rate limits ------------------------------------------------------------------------------
 
 def _pending_2fa_email(request: HttpRequest) -> str:
-    from tenants.views import PENDING_2FA_KEY
+    from dashboard.accounts.views import PENDING_2FA_KEY
 
     user_id = request.session.get(PENDING_2FA_KEY)
     email = User.objects.filter(pk=user_id).values_list("email", flat=True).first()
@@ -147,7 +147,7 @@ def _page_identities(request: HttpRequest) -> list[tuple[str, str]]:
     tenant = getattr(request, "tenant", None)
     if tenant is not None:
         identities.append(("tenant", f"tenant:{tenant.pk}"))
-    identities.append(("ip", f"ip:{ratelimits.request_ip(request)}"))
+    identities.append(("ip", f"ip:{request_ip(request)}"))
     return identities
 
 
@@ -174,15 +174,15 @@ class RateLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not _is_api(request):
             return self.get_response(request)
-        unauthenticated = [("ip", f"ip:{ratelimits.request_ip(request)}")]
+        unauthenticated = [("ip", f"ip:{request_ip(request)}")]
         try:
             # Checked before any key lookup: an IP that keeps presenting bad keys is cheap.
-            ratelimits.check(ratelimits.budget(ratelimits.UNAUTHENTICATED), unauthenticated)
+            throttle.check(throttle.budget(throttle.UNAUTHENTICATED), unauthenticated)
         except RateLimited as exc:
             return refusal_response(request, exc)
         response = self.get_response(request)
         if response.status_code == 401:
-            ratelimits.count(ratelimits.budget(ratelimits.UNAUTHENTICATED), unauthenticated)
+            throttle.count(throttle.budget(throttle.UNAUTHENTICATED), unauthenticated)
         return response
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
@@ -191,14 +191,14 @@ class RateLimitMiddleware:
         name = request.resolver_match.view_name
         try:
             if name in LOGIN_ROUTES and request.method == "POST":
-                ratelimits.login_attempt_check(username=LOGIN_ROUTES[name](request),
-                                               ip=ratelimits.request_ip(request))
+                throttle.login_attempt_check(username=LOGIN_ROUTES[name](request),
+                                             ip=request_ip(request))
             if name in ACCOUNT_EMAIL_ROUTES and request.method == "POST":
-                ratelimits.account_email_spend(email=request.POST.get("email", ""),
-                                               ip=ratelimits.request_ip(request))
-            budget_name = ratelimits.route_budget(name, request.method, api=False)
+                throttle.account_email_spend(email=request.POST.get("email", ""),
+                                             ip=request_ip(request))
+            budget_name = throttle.route_budget(name, request.method, api=False)
             if budget_name is not None:
-                ratelimits.spend(ratelimits.budget(budget_name), _page_identities(request))
+                throttle.spend(throttle.budget(budget_name), _page_identities(request))
         except (RateLimited, RateLimitUnavailable) as exc:
             return refusal_response(request, exc)
         return None
@@ -223,7 +223,7 @@ def on_login_failed(sender, credentials: dict, request: HttpRequest | None = Non
     """Count the failure towards the sign-in budget and audit it for the account's tenants."""
     username = str(credentials.get("username") or credentials.get("email") or "").lower()
     ip = client_ip(request.META) if request is not None else None
-    ratelimits.login_failure_count(username=username, ip=ip)
+    throttle.login_failure_count(username=username, ip=ip)
     user = User.objects.filter(email=username).first() if username else None
     if user is None:
         logger.info("failed sign-in for an unknown account from %s", ip)

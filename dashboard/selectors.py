@@ -14,6 +14,7 @@ from tenants import selectors as tenant_selectors
 from tenants.models import Tenant
 from tenants.plans import PlanLimits, plan_limits
 from trading import selectors
+from trading.core.pnl import bot_pnl
 from trading.models import Bot, Trade
 
 
@@ -40,7 +41,7 @@ def bot_overview_rows(*, tenant: Tenant) -> list[Bot]:
     first closed candle)."""
     bots = list(bot_overview_list(tenant=tenant))
     for bot in bots:
-        bot.pnl = bot.equity - bot.capital if bot.equity is not None else None
+        bot.pnl = bot_pnl(capital=bot.capital, equity=bot.equity)
     return bots
 
 
@@ -56,7 +57,7 @@ class PortfolioSummary:
 
     @property
     def pnl(self) -> Decimal:
-        return self.equity - self.capital
+        return bot_pnl(capital=self.capital, equity=self.equity)
 
 
 def portfolio_summary(bots: list[Bot]) -> PortfolioSummary:

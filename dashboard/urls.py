@@ -1,7 +1,7 @@
 """Dashboard pages: overview, bots, backtests, settings."""
 from django.urls import path
 
-from dashboard import audit_views, billing_views, bot_lifecycle_views, model_views, views
+from dashboard import audit_views, billing_views, bot_lifecycle_views, mlmodel_views, views
 
 app_name = "dashboard"
 
@@ -23,9 +23,9 @@ urlpatterns = [
     path("bots/<int:bot_id>/manual/", bot_lifecycle_views.bot_manual, name="bot_manual"),
     path("backtests/", views.backtests, name="backtests"),
     path("backtests/<int:run_id>/", views.backtest_detail, name="backtest_detail"),
-    path("models/", model_views.models_page, name="models"),
-    path("models/<int:model_id>/promote/", model_views.model_promote, name="model_promote"),
-    path("models/<int:model_id>/retire/", model_views.model_retire, name="model_retire"),
+    path("models/", mlmodel_views.models_page, name="models"),
+    path("models/<int:model_id>/promote/", mlmodel_views.model_promote, name="model_promote"),
+    path("models/<int:model_id>/retire/", mlmodel_views.model_retire, name="model_retire"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/billing/checkout/", billing_views.billing_checkout, name="billing_checkout"),
     path("settings/billing/portal/", billing_views.billing_portal, name="billing_portal"),

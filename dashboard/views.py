@@ -11,7 +11,6 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
@@ -32,20 +31,21 @@ from dashboard.forms import (
     PaperAccountForm,
     strategy_parameters,
 )
+from dashboard.web import member_actor, run_member_action
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
 from tenants.billing import selectors as billing_selectors
 from tenants.billing import services as billing
 from tenants.models import Role
 from tenants.plans import PLAN_LIMITS, PLAN_ORDER, Plan
-from tenants.web import member_actor, run_member_action
 from trading import selectors
+from trading.core.pnl import bot_pnl
 from trading.core.strategies import get_strategy, strategy_list
 from trading.core.strategies.presets import PRESETS, risk_for
 from trading.models import BacktestRun, Bot, TradingMode
 from trading.services import bots as bot_services
 from trading.services import protection
-from trading.services.accounts import exchange_account_create
+from trading.services.accounts import exchange_account_create, paper_account_free_label
 from trading.services.backtests import backtest_run_create
 from trading.services.credentials import exchange_credentials_remove, exchange_credentials_save
 
@@ -157,30 +157,17 @@ def bot_new(request: HttpRequest) -> HttpResponse:
     return _render_overview(request, form)
 
 
-@transaction.atomic
 def _create_bot(request: HttpRequest, form: BotForm) -> Bot:
-    """The bot, on a fresh paper account when asked; a refused bot leaves no account behind."""
-    data, actor = form.cleaned_data, member_actor(request)
-    account_id = data["account"]
-    if account_id == NEW_PAPER_ACCOUNT:
-        account_id = exchange_account_create(
-            tenant=request.tenant, actor=actor, label=_free_paper_label(request),
-            exchange_id="binance", mode=TradingMode.PAPER).pk
-    return bot_services.bot_create(
-        tenant=request.tenant, actor=actor, name=data["name"], account_id=int(account_id),
-        symbol=data["symbol"], timeframe=data["timeframe"], strategy=data["strategy"],
-        parameters=strategy_parameters(request.POST, data["strategy"]),
-        preset=data["preset"], capital=data["capital"])
-
-
-def _free_paper_label(request: HttpRequest) -> str:
-    taken = set(selectors.exchange_account_list(tenant=request.tenant)
-                .values_list("label", flat=True))
-    label, number = "Paper", 1
-    while label in taken:
-        number += 1
-        label = f"Paper {number}"
-    return label
+    """The bot as the form asks, on a fresh paper account when the form says so."""
+    data = form.cleaned_data
+    bot = {"name": data["name"], "symbol": data["symbol"], "timeframe": data["timeframe"],
+           "strategy": data["strategy"], "preset": data["preset"], "capital": data["capital"],
+           "parameters": strategy_parameters(request.POST, data["strategy"])}
+    if data["account"] == NEW_PAPER_ACCOUNT:
+        return bot_services.bot_create_on_new_paper_account(
+            tenant=request.tenant, actor=member_actor(request), **bot)
+    return bot_services.bot_create(tenant=request.tenant, actor=member_actor(request),
+                                   account_id=int(data["account"]), **bot)
 
 
 @member_required
@@ -203,7 +190,8 @@ def render_bot_detail(request: HttpRequest, bot: Bot, *, edit_form: BotEditForm 
         "position": selectors.position_for_bot(bot=bot),
         "stop": protection.stop_protection_get(bot=bot),
         "equity": equity,
-        "pnl": equity.equity - bot.capital if equity is not None else None,
+        "pnl": bot_pnl(capital=bot.capital,
+                       equity=equity.equity if equity is not None else None),
         "can_control": member_actor(request).has_role(Role.TRADER),
         "edit_form": edit_form or BotEditForm.for_bot(bot),
         "pnl_tables": _pnl_tables(bot),
@@ -378,7 +366,7 @@ def _render_settings(request: HttpRequest, *, key_form: ApiKeyForm | None = None
             "api_keys": tenant_selectors.api_key_list(tenant=tenant),
             "key_form": key_form or ApiKeyForm(),
             "account_form": account_form or PaperAccountForm(
-                initial={"label": _free_paper_label(request)}),
+                initial={"label": paper_account_free_label(tenant=request.tenant)}),
             "live_account_form": live_account_form or LiveAccountForm(prefix="live"),
             "audit_events": tenant_selectors.audit_event_list(tenant=tenant)[:15],
         })

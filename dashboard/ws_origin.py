@@ -14,7 +14,7 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-from tenants.net import is_trusted_proxy
+from dashboard.net import is_trusted_proxy
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

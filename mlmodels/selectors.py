@@ -65,7 +65,7 @@ def mlmodel_due_for_retraining(*, now: datetime | None = None) -> list[tuple[int
     the tenant's own services.
     """
     now = now or timezone.now()
-    candidates = MLModel.objects.filter(
+    candidates = MLModel.objects.all_tenants(reason="the retrain beat serves every tenant").filter(
         status__in=[ModelStatus.READY, ModelStatus.ACTIVE], retrain_every__isnull=False,
         trained_at__isnull=False)
     return [(model.tenant_id, model.pk) for model in candidates
@@ -87,4 +87,6 @@ def _retrain_due(model: MLModel, now: datetime) -> bool:
 def mlmodel_in_training() -> QuerySet[MLModel]:
     """Every run still marked training, of every tenant: the scheduler's sweep for runs
     whose worker vanished (it acts on each through the services)."""
-    return MLModel.objects.filter(status=ModelStatus.TRAINING)
+    return MLModel.objects.all_tenants(reason="the sweep for vanished training workers "
+                                              "serves every tenant").filter(
+        status=ModelStatus.TRAINING)

@@ -176,7 +176,8 @@ def _claim(model: MLModel) -> bool:
     redelivered task then leaves it alone; one whose worker died takes over)."""
     now = timezone.now()
     taken_before = now - timedelta(seconds=run_time_limit(model.walk_forward_folds))
-    claimed = MLModel.objects.filter(pk=model.pk, status=Status.TRAINING).filter(
+    claimed = MLModel.objects.for_tenant(model.tenant_id).filter(
+        pk=model.pk, status=Status.TRAINING).filter(
         Q(started_at__isnull=True) | Q(started_at__lt=taken_before)
     ).update(started_at=now, progress={"stage": "starting"})
     return bool(claimed)
@@ -225,7 +226,8 @@ def _progress_reporter(model: MLModel, also: Callable[[dict[str, Any]], None] | 
     def report(event: dict[str, Any]) -> None:
         data = {"model_id": model.pk, "version": model.version, "symbol": model.symbol,
                 "timeframe": model.timeframe, "status": Status.TRAINING, **event}
-        MLModel.objects.filter(pk=model.pk, status=Status.TRAINING).update(
+        MLModel.objects.for_tenant(model.tenant_id).filter(
+            pk=model.pk, status=Status.TRAINING).update(
             progress={**event, "stage": event.get("event")})
         publish_now(model.tenant_id, "training", None, data)
         if also is not None:
@@ -262,8 +264,10 @@ def _fail(model: MLModel, reason: str) -> MLModel:
     return model
 
 
-def _locked(tenant_id: int, model_id: int) -> MLModel:
-    return MLModel.objects.for_tenant(tenant_id).select_for_update().get(pk=model_id)
+def _locked(tenant: Tenant | int, model_id: int) -> MLModel:
+    # A missing or foreign model answers as the selectors do (mlmodel_get).
+    return MLModel.objects.locked_for_tenant(tenant, model_id,
+                                             message=f"Model {model_id} not found.")
 
 
 def _publish(model: MLModel) -> None:
@@ -280,7 +284,7 @@ def mlmodel_promote(*, tenant: Tenant, actor: Actor, model_id: int) -> MLModel:
     """Make a ready model the active one of its market; the previous active goes back to
     ready (so promoting it again rolls back). Bots on "active" follow within seconds."""
     actor.require(Scope.CONTROL)
-    model = _locked_for(tenant, model_id)
+    model = _locked(tenant, model_id)
     if model.status == Status.ACTIVE:
         return model
     if model.status != Status.READY:
@@ -310,7 +314,7 @@ def mlmodel_retire(*, tenant: Tenant, actor: Actor, model_id: int) -> MLModel:
     """Take a model out of use for good. Retiring the active model leaves its market without
     one: bots that follow "active" hold, and their Thought says why."""
     actor.require(Scope.CONTROL)
-    model = _locked_for(tenant, model_id)
+    model = _locked(tenant, model_id)
     if model.status == Status.RETIRED:
         return model
     if model.status not in (Status.READY, Status.ACTIVE):
@@ -330,7 +334,7 @@ def mlmodel_schedule(*, tenant: Tenant, actor: Actor, model_id: int,
     stale) and whether a scheduled retrain that beats its baseline is promoted."""
     actor.require(Scope.CONTROL)
     _check_schedule(retrain_every=retrain_every, max_age=max_age)
-    model = _locked_for(tenant, model_id)
+    model = _locked(tenant, model_id)
     model.retrain_every, model.max_age = retrain_every, max_age
     model.retrain_auto_promote = auto_promote
     model.save(update_fields=["retrain_every", "max_age", "retrain_auto_promote"])
@@ -345,11 +349,6 @@ def _check_schedule(*, retrain_every: timedelta | None, max_age: timedelta | Non
     for name, value in (("retrain_every", retrain_every), ("max_age", max_age)):
         if value is not None and not MIN_SCHEDULE <= value <= MAX_SCHEDULE:
             raise ValidationFailed(f"{name} must be between 1 hour and 365 days.", field=name)
-
-
-def _locked_for(tenant: Tenant, model_id: int) -> MLModel:
-    selectors.mlmodel_get(tenant=tenant, model_id=model_id)  # NotFound, same for others'
-    return _locked(tenant.pk, model_id)
 
 
 def _lifecycle_recorded(tenant: Tenant, actor: Actor, model: MLModel, action: str,

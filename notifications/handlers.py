@@ -17,7 +17,7 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from telegram import Update
-from telegram.error import RetryAfter, TelegramError
+from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -152,19 +152,63 @@ async def _process_update(data: dict[str, Any]) -> None:
             await application.process_update(update)
 
 
+# Seconds between attempts while Telegram cannot be reached: doubling, then once a minute.
+RECONNECT_DELAYS = (1, 2, 4, 8, 15, 30, 60)
+
+
+class _Connection:
+    """Whether Telegram answers, logged once per change of state rather than per attempt."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def failed(self, exc: TelegramError) -> float:
+        """Note a failed attempt; returns how long to wait before the next one."""
+        if self.failures == 0:
+            logger.warning("telegram polling: cannot reach Telegram (%s); retrying until it "
+                           "answers", redact(exc.message))
+        delay = RECONNECT_DELAYS[min(self.failures, len(RECONNECT_DELAYS) - 1)]
+        self.failures += 1
+        return delay
+
+    def answered(self) -> None:
+        if self.failures:
+            logger.warning("telegram polling: Telegram answers again after %d failed "
+                           "attempt(s)", self.failures)
+        self.failures = 0
+
+
 def poll(*, stop: threading.Event, once: bool = False, timeout: int = POLL_TIMEOUT) -> int:
     """Long-poll getUpdates and handle each update until `stop` is set (or one batch when
     `once`); returns how many updates were handled. Webhook delivery is switched off first."""
-    return async_to_sync(_poll)(stop, once, timeout)
+    return async_to_sync(_poll)(stop, once, timeout, _Connection())
 
 
-async def _poll(stop: threading.Event, once: bool, timeout: int) -> int:
+def poll_until_stopped(*, stop: threading.Event, timeout: int = POLL_TIMEOUT,
+                       wait=None) -> int:
+    """`poll` for a long-running process: while Telegram cannot be reached (no network, a
+    start-up that times out) it waits with backoff and tries again instead of exiting, so a
+    supervisor never restarts it in a loop. `wait(seconds)` sleeps (returns early on stop);
+    returns the updates handled once stopped."""
+    wait = wait or stop.wait
+    connection, handled = _Connection(), 0
+    while not stop.is_set():
+        try:
+            return handled + async_to_sync(_poll)(stop, False, timeout, connection)
+        except (NetworkError, TimedOut) as exc:  # before polling began: building the session
+            wait(connection.failed(exc))
+    return handled
+
+
+async def _poll(stop: threading.Event, once: bool, timeout: int,
+                connection: _Connection) -> int:
     application = build_application(poll_timeout=timeout)
     handled, offset = 0, None
     async with application:
         await application.bot.delete_webhook()
+        connection.answered()
         while not stop.is_set():
-            updates = await _get_updates(application, offset, timeout, stop)
+            updates = await _get_updates(application, offset, timeout, stop, connection)
             for update in updates:
                 offset = update.update_id + 1
                 await application.process_update(update)
@@ -177,15 +221,17 @@ async def _poll(stop: threading.Event, once: bool, timeout: int) -> int:
 
 
 async def _get_updates(application: Application, offset: int | None, timeout: int,
-                       stop: threading.Event) -> tuple[Update, ...]:
+                       stop: threading.Event, connection: _Connection) -> tuple[Update, ...]:
     try:
-        return await application.bot.get_updates(offset=offset, timeout=timeout,
-                                                 allowed_updates=ALLOWED_UPDATES)
+        updates = await application.bot.get_updates(offset=offset, timeout=timeout,
+                                                    allowed_updates=ALLOWED_UPDATES)
     except RetryAfter as exc:
         delay = retry_after_seconds(exc)
         logger.warning("telegram polling: flood control, waiting %.0f s", delay)
     except TelegramError as exc:
-        delay = 3.0
-        logger.warning("telegram polling failed, retrying: %s", redact(exc.message))
-    await asyncio.sleep(0 if stop.is_set() else delay)
+        delay = connection.failed(exc)
+    else:
+        connection.answered()
+        return updates
+    await asyncio.to_thread(stop.wait, delay)  # a stop cuts the wait short
     return ()

@@ -22,6 +22,7 @@ from notifications.models import (
 from tenants.models import Membership, Tenant
 from tenants.selectors import membership_list
 from trading import selectors as trading_selectors
+from trading.core.pnl import open_pnl
 from trading.core.pnl_periods import PeriodPnl
 from trading.fields import MoneySum
 from trading.models import Bot, Trade
@@ -45,7 +46,8 @@ def link_get(*, tenant: Tenant | int, link_id: int) -> TelegramLink:
 
 def link_get_by_chat(*, chat_id: int) -> TelegramLink | None:
     """The active link of a chat, whichever tenant it belongs to (the chat is the key)."""
-    return (TelegramLink.objects.filter(chat_id=chat_id, active=True)
+    links = TelegramLink.objects.all_tenants(reason="a Telegram update names only its chat")
+    return (links.filter(chat_id=chat_id, active=True)
             .select_related("tenant", "user").first())
 
 
@@ -65,7 +67,8 @@ def links_due_for_checkin(*, now: datetime, limit: int = 500) -> list[int]:
     Platform-level on purpose (the beat task serves every tenant); it returns ids only, and
     each claim re-reads its link.
     """
-    return list(TelegramLink.objects.filter(
+    links = TelegramLink.objects.all_tenants(reason="the check-in beat serves every tenant")
+    return list(links.filter(
         Q(next_checkin_at__isnull=True) | Q(next_checkin_at__lte=now),
         active=True, checkins_enabled=True, tenant__status=Tenant.Status.ACTIVE,
     ).order_by("next_checkin_at", "id").values_list("id", flat=True)[:limit])
@@ -73,7 +76,8 @@ def links_due_for_checkin(*, now: datetime, limit: int = 500) -> list[int]:
 
 def link_for_claim(*, link_id: int) -> TelegramLink | None:
     """A link about to be claimed for a check-in, with its tenant and member."""
-    return (TelegramLink.objects.filter(pk=link_id, active=True, checkins_enabled=True)
+    links = TelegramLink.objects.all_tenants(reason="a check-in task carries only the link id")
+    return (links.filter(pk=link_id, active=True, checkins_enabled=True)
             .select_related("tenant", "user").first())
 
 
@@ -88,14 +92,18 @@ def notification_settings_get(*, tenant: Tenant | int) -> NotificationSettings:
 
 def delivery_get(*, delivery_id: int) -> TelegramDelivery | None:
     """A delivery with its link and tenant (tasks carry only the id)."""
-    return (TelegramDelivery.objects.filter(pk=delivery_id)
+    deliveries = TelegramDelivery.objects.all_tenants(reason="a delivery task carries only "
+                                                              "its id")
+    return (deliveries.filter(pk=delivery_id)
             .select_related("link", "link__tenant").first())
 
 
 def deliveries_due_for_retry(*, now: datetime, grace: timedelta,
                              limit: int = 500) -> list[int]:
     """Pending deliveries whose retry time passed `grace` ago (their own retry did not come)."""
-    return list(TelegramDelivery.objects.filter(
+    deliveries = TelegramDelivery.objects.all_tenants(reason="the retry sweep serves every "
+                                                              "tenant")
+    return list(deliveries.filter(
         status=TelegramDelivery.Status.PENDING, next_attempt_at__lte=now - grace,
     ).order_by("next_attempt_at").values_list("id", flat=True)[:limit])
 
@@ -160,14 +168,12 @@ def tenant_status(*, tenant: Tenant, now: datetime) -> TenantStatus:
 def _bot_line(bot: Bot, position, realized_today: Decimal) -> BotLine:
     amount = position.amount if position is not None else ZERO
     price = position.average_price if position is not None else ZERO
-    open_pnl = None
-    if amount > 0:
-        latest = trading_selectors.equity_latest_for_bot(bot=bot)
-        if latest is not None:
-            open_pnl = latest.position_value - amount * price
+    latest = trading_selectors.equity_latest_for_bot(bot=bot) if amount > 0 else None
+    marked = open_pnl(amount=amount, average_price=price,
+                      position_value=latest.position_value if latest is not None else None)
     return BotLine(id=bot.pk, name=bot.name, symbol=bot.symbol, status=bot.status,
                    paused_reason=bot.paused_reason, position_amount=amount,
-                   position_price=price, open_pnl=open_pnl, realized_today=realized_today,
+                   position_price=price, open_pnl=marked, realized_today=realized_today,
                    quote=bot.quote_currency)
 
 

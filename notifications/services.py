@@ -106,13 +106,15 @@ def link_redeem(*, code: str, chat: ChatInfo) -> TelegramLink:
     code_hash = _code_hash(code)
     # Spending the code is the first statement: a conditional UPDATE that one of two racing
     # /start commands wins, on any database (SQLite included).
-    spent = TelegramLinkCode.objects.filter(
+    codes = TelegramLinkCode.objects.all_tenants(reason="the chat holds only the code, which "
+                                                        "names its tenant")
+    spent = codes.filter(
         code_hash=code_hash, used_at__isnull=True, expires_at__gt=now,
     ).update(used_at=now, used_by_chat_id=chat.chat_id)
     if spent != 1:
         raise NotFound("This link code is not valid: it may be mistyped, used or expired. "
                        "Create a new one under Settings → Telegram.")
-    row = TelegramLinkCode.objects.select_related("tenant", "user").get(code_hash=code_hash)
+    row = codes.select_related("tenant", "user").get(code_hash=code_hash)
     _check_chat_free(chat.chat_id, row.tenant_id)
     membership = membership_list(tenant=row.tenant).filter(user=row.user).first()
     if membership is None or not row.tenant.is_active:
@@ -150,13 +152,18 @@ def _link_create(row: TelegramLinkCode, chat: ChatInfo, now: datetime) -> Telegr
 def link_unlink(*, tenant: Tenant, actor: Actor, link_id: int) -> TelegramLink:
     """Unlink a chat (admin and above): it gets nothing more and its commands stop working."""
     actor.require(Scope.ADMIN)
-    link = (TelegramLink.objects.for_tenant(tenant).select_for_update()
-            .filter(pk=link_id, active=True).first())
-    if link is None:
-        raise NotFound("No such linked chat.")
+    link = _locked_active_link(tenant, link_id)
     _deactivate(link, f"unlinked by {actor.label}")
     audit_record(tenant=tenant, actor=actor, action="telegram.unlink", target=link.label,
                  details={"chat_id": link.chat_id})
+    return link
+
+
+def _locked_active_link(tenant: Tenant, link_id: int) -> TelegramLink:
+    # An unlinked chat is gone to its tenant: the same NotFound as another tenant's.
+    link = TelegramLink.objects.locked_for_tenant(tenant, link_id, missing_ok=True)
+    if link is None or not link.active:
+        raise NotFound("No such linked chat.")
     return link
 
 
@@ -172,12 +179,13 @@ def link_deactivate(*, link_id: int, reason: str) -> bool:
 
     A conditional UPDATE first, so concurrent failures deactivate and audit once.
     """
+    links = TelegramLink.objects.all_tenants(reason="the platform turns a chat off by its id")
     with transaction.atomic():
-        changed = TelegramLink.objects.filter(pk=link_id, active=True).update(
+        changed = links.filter(pk=link_id, active=True).update(
             active=False, deactivated_at=timezone.now(), deactivated_reason=reason[:200])
         if not changed:
             return False
-        link = TelegramLink.objects.select_related("tenant").get(pk=link_id)
+        link = links.select_related("tenant").get(pk=link_id)
         audit_record(tenant=link.tenant, actor=Actor.system(link.tenant, via="telegram"),
                      action="telegram.deactivate", target=link.label,
                      details={"chat_id": link.chat_id, "reason": reason[:200]})
@@ -200,10 +208,7 @@ def link_set_checkins(*, tenant: Tenant, actor: Actor, link_id: int,
 
     The chat's own member may change it (any role: it only concerns their chat); admins too.
     """
-    link = (TelegramLink.objects.for_tenant(tenant).select_for_update()
-            .filter(pk=link_id, active=True).first())
-    if link is None:
-        raise NotFound("No such linked chat.")
+    link = _locked_active_link(tenant, link_id)
     if actor.user is not None and actor.user.pk != link.user_id:
         actor.require_role(Role.ADMIN)
     changes = _checkin_changes(link, enabled, interval_minutes)
@@ -258,7 +263,8 @@ def notification_settings_update(*, tenant: Tenant, actor: Actor,
     if unknown:
         raise ValidationFailed(f"Unknown alert type(s): {', '.join(sorted(unknown))}.",
                                field=sorted(unknown)[0])
-    row, _ = NotificationSettings.objects.select_for_update().get_or_create(tenant=tenant)
+    row, _ = NotificationSettings.objects.for_tenant(tenant).select_for_update().get_or_create(
+        tenant=tenant)
     for name, value in switches.items():
         setattr(row, name, bool(value))
     row.updated_at, row.updated_by = timezone.now(), actor.user
@@ -300,7 +306,8 @@ def checkin_claim(*, link_id: int, now: datetime) -> TelegramDelivery | None:
         return None
     due, interval = link.next_checkin_at, link_interval(link)
     with transaction.atomic():
-        slot = TelegramLink.objects.filter(pk=link.pk, active=True, checkins_enabled=True)
+        slot = TelegramLink.objects.for_tenant(link.tenant_id).filter(
+            pk=link.pk, active=True, checkins_enabled=True)
         slot = slot.filter(next_checkin_at__isnull=True) if due is None \
             else slot.filter(next_checkin_at=due)
         if slot.update(next_checkin_at=_next_due(due, now, interval), last_checkin_at=now) != 1:
@@ -446,7 +453,9 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Delive
 
 
 def _delivery_claim(delivery_id: int, now: datetime) -> bool:
-    return TelegramDelivery.objects.filter(
+    deliveries = TelegramDelivery.objects.all_tenants(reason="a delivery task carries only "
+                                                              "its id")
+    return deliveries.filter(
         pk=delivery_id, status=TelegramDelivery.Status.PENDING, next_attempt_at__lte=now,
     ).update(next_attempt_at=now + DELIVERY_LEASE, attempts=F("attempts") + 1) == 1
 
@@ -473,7 +482,7 @@ def _record_result(delivery: TelegramDelivery, result: transport.SendResult,
         link_deactivate(link_id=delivery.link_id, reason=f"Telegram: {result.error}")
         return _delivery_finish(delivery, TelegramDelivery.Status.DROPPED, result.error)
     if result.migrated_to is not None:
-        _link_move_chat(delivery.link_id, result.migrated_to)
+        _link_move_chat(delivery.link, result.migrated_to)
         return _delivery_retry(delivery, 0, result.error, now)
     if result.refused or delivery.attempts >= DELIVERY_MAX_ATTEMPTS:
         return _delivery_finish(delivery, TelegramDelivery.Status.FAILED, result.error)
@@ -485,25 +494,26 @@ def _record_result(delivery: TelegramDelivery, result: transport.SendResult,
 
 def _delivery_retry(delivery: TelegramDelivery, seconds: float, error: str,
                     now: datetime) -> DeliveryOutcome:
-    TelegramDelivery.objects.filter(pk=delivery.pk).update(
+    TelegramDelivery.objects.for_tenant(delivery.tenant_id).filter(pk=delivery.pk).update(
         next_attempt_at=now + timedelta(seconds=seconds), last_error=error[:300])
     return DeliveryOutcome("retry", retry_in=seconds)
 
 
 def _delivery_finish(delivery: TelegramDelivery, status: str, error: str,
                      sent_at: datetime | None = None) -> DeliveryOutcome:
-    TelegramDelivery.objects.filter(pk=delivery.pk).update(status=status, last_error=error[:300],
-                                                           sent_at=sent_at)
+    TelegramDelivery.objects.for_tenant(delivery.tenant_id).filter(pk=delivery.pk).update(
+        status=status, last_error=error[:300], sent_at=sent_at)
     return DeliveryOutcome(str(status))
 
 
-def _link_move_chat(link_id: int, new_chat_id: int) -> None:
+def _link_move_chat(link: TelegramLink, new_chat_id: int) -> None:
     # A group upgraded to a supergroup has a new id; the link follows it.
     try:
         with transaction.atomic():
-            TelegramLink.objects.filter(pk=link_id).update(chat_id=new_chat_id)
+            TelegramLink.objects.for_tenant(link.tenant_id).filter(pk=link.pk).update(
+                chat_id=new_chat_id)
     except IntegrityError:  # the new chat is linked on its own already
-        link_deactivate(link_id=link_id, reason="group moved to a chat that is linked already")
+        link_deactivate(link_id=link.pk, reason="group moved to a chat that is linked already")
 
 
 def delivery_retry_due(*, now: datetime | None = None, limit: int = 500) -> int:

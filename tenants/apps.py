@@ -6,4 +6,4 @@ class TenantsConfig(AppConfig):
     verbose_name = "Tenants and accounts"
 
     def ready(self) -> None:
-        from tenants import checks, schema, signals  # noqa: F401  (registration side effects)
+        from tenants import checks, signals  # noqa: F401  (registration side effects)

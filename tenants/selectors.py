@@ -4,13 +4,22 @@ from __future__ import annotations
 from django.db.models import Case, CharField, F, OuterRef, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
-from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Role, Tenant, User
+from tenants.models import (
+    ApiKey,
+    AuditEvent,
+    Invitation,
+    Membership,
+    RecoveryCode,
+    Role,
+    Tenant,
+    User,
+)
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
     """Every membership of `user`, with its tenant, by tenant name."""
-    return (Membership.objects.filter(user=user).select_related("tenant")
-            .order_by("tenant__name"))
+    return (Membership.objects.all_tenants(reason="a user's own memberships span workspaces")
+            .filter(user=user).select_related("tenant").order_by("tenant__name"))
 
 
 def membership_get_for_user(*, user: User, tenant_id: int | None) -> Membership | None:
@@ -55,9 +64,9 @@ def key_creator_role(*, api_key: ApiKey) -> str | None:
 def key_creator_role_subquery() -> Subquery:
     """`key_creator_role` as a subquery, to read it in the query that loads the key."""
     # The outer row is an ApiKey, so the tenant is the key's own: scoped by OuterRef.
-    return Subquery(Membership.objects.filter(
-        tenant_id=OuterRef("tenant_id"), user_id=OuterRef("created_by_id")
-    ).annotate(acting=_ACTING_ROLE).values("acting")[:1])
+    return Subquery(Membership.objects.all_tenants(reason="scoped by OuterRef to the key's tenant")
+                    .filter(tenant_id=OuterRef("tenant_id"), user_id=OuterRef("created_by_id"))
+                    .annotate(acting=_ACTING_ROLE).values("acting")[:1])
 
 
 def invitation_list_pending(*, tenant: Tenant) -> QuerySet[Invitation]:
@@ -68,7 +77,8 @@ def invitation_list_pending(*, tenant: Tenant) -> QuerySet[Invitation]:
 def invitation_get_open(*, token: str) -> Invitation | None:
     """The unused, unexpired invitation `token` opens, with its tenant and inviter; else None.
     The token is the credential here, so no tenant scope applies."""
-    return (Invitation.objects.select_related("tenant", "invited_by")
+    return (Invitation.objects.all_tenants(reason="the token alone names the invitation")
+            .select_related("tenant", "invited_by")
             .filter(token_hash=Invitation.hash_token(token), accepted_at__isnull=True,
                     expires_at__gt=timezone.now()).first())
 
@@ -81,3 +91,12 @@ def audit_event_list(*, tenant: Tenant) -> QuerySet[AuditEvent]:
 def tenant_get_by_slug(*, slug: str) -> Tenant | None:
     """The tenant with `slug`, or None."""
     return Tenant.objects.filter(slug=slug).first()
+
+
+def pepper_versions_in_use() -> set[str]:
+    """The pepper versions API keys and recovery codes are hashed with, over every tenant
+    (what a backup's restore needs in AITRADER_API_KEY_PEPPERS)."""
+    keys = ApiKey.objects.all_tenants(reason="a backup covers every tenant's keys")
+    return (set(keys.values_list("pepper_version", flat=True))
+            | set(RecoveryCode.objects.values_list("pepper_version", flat=True)))
+

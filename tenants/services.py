@@ -66,7 +66,9 @@ def user_audit(*, user: User, action: str, ip: str | None = None, user_agent: st
     """Audit an event of the account itself (sign-in, second factor) in every tenant of
     `user`, since each tenant's admins answer for who can act in it; returns the rows written."""
     written = 0
-    for membership in Membership.objects.filter(user=user).select_related("tenant", "user"):
+    memberships = Membership.objects.all_tenants(reason="an account event reaches each of its "
+                                                        "workspaces")
+    for membership in memberships.filter(user=user).select_related("tenant", "user"):
         actor = Actor.for_member(membership, via="web", ip=ip, user_agent=user_agent)
         audit_record(tenant=membership.tenant, actor=actor, action=action, target=user.email,
                      details=details)
@@ -222,9 +224,7 @@ def _validate_scopes(scopes: list[str]) -> list[str]:
 def api_key_revoke(*, tenant: Tenant, actor: Actor, key_id: int) -> ApiKey:
     """Revoke a key; the next request that presents it gets 401."""
     actor.require_role(Role.ADMIN)
-    api_key = ApiKey.objects.for_tenant(tenant).select_for_update().filter(pk=key_id).first()
-    if api_key is None:
-        raise NotFound("No such API key.")
+    api_key = ApiKey.objects.locked_for_tenant(tenant, key_id, message="No such API key.")
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
@@ -257,7 +257,8 @@ def api_key_authenticate(full_key: str) -> ApiKey | None:
     prefix = keys.parse_prefix(full_key)
     if prefix is None:
         return None
-    api_key = (ApiKey.objects.select_related("tenant").filter(prefix=prefix)
+    api_key = (ApiKey.objects.all_tenants(reason="a presented key names its tenant by prefix")
+               .select_related("tenant").filter(prefix=prefix)
                .annotate(creator_role=key_creator_role_subquery()).first())
     if api_key is None or not keys.key_matches(full_key, api_key.key_hash, api_key.pepper_version):
         return None
@@ -272,7 +273,7 @@ def _touch_key(api_key: ApiKey, now) -> None:
     # One conditional UPDATE at most per interval instead of a write per request.
     threshold = now - timedelta(seconds=settings.AITRADER_API_KEY_TOUCH_SECONDS)
     if api_key.last_used_at is None or api_key.last_used_at <= threshold:
-        ApiKey.objects.filter(pk=api_key.pk).filter(
+        ApiKey.objects.for_tenant(api_key.tenant_id).filter(pk=api_key.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lte=threshold)
         ).update(last_used_at=now)
         api_key.last_used_at = now
@@ -313,13 +314,14 @@ def membership_invite(*, tenant: Tenant, actor: Actor, email: str, role: str = R
 @transaction.atomic
 def invitation_accept(*, token: str, user: User) -> Membership:
     """Join the inviting tenant with the invited role; the token works once."""
-    invitation = (Invitation.objects.select_for_update().select_related("tenant")
+    invitation = (Invitation.objects.all_tenants(reason="the token alone names the invitation")
+                  .select_for_update().select_related("tenant")
                   .filter(token_hash=Invitation.hash_token(token)).first())
     if invitation is None or invitation.accepted_at or invitation.expires_at <= timezone.now():
         raise NotFound("This invitation is invalid or has expired; ask for a new one.")
     if invitation.email != user.email:
         raise Forbidden(f"This invitation was sent to {invitation.email}; sign in as that user.")
-    membership, _ = Membership.objects.get_or_create(
+    membership, _ = Membership.objects.for_tenant(invitation.tenant).get_or_create(
         tenant=invitation.tenant, user=user, defaults={"role": invitation.role})
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
@@ -337,11 +339,7 @@ def _check_assignable_role(actor: Actor, role: str) -> None:
 
 
 def _locked_member(tenant: Tenant, membership_id: int) -> Membership:
-    membership = (Membership.objects.for_tenant(tenant).select_for_update()
-                  .select_related("user").filter(pk=membership_id).first())
-    if membership is None:
-        raise NotFound("No such member.")
-    return membership
+    return Membership.objects.locked_for_tenant(tenant, membership_id, message="No such member.")
 
 
 def _ensure_another_owner(tenant: Tenant, membership: Membership) -> None:

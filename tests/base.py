@@ -6,15 +6,17 @@ control key (minted through the real service, so the full key exists only here).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
+from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
+from dashboard.web import remember_second_factor
 from tenants.actors import Actor
 from tenants.models import ApiKey, Membership, Role, Tenant, User
 from tenants.plans import Plan
 from tenants.services import api_key_issue, tenant_create, totp_begin
-from tenants.web import remember_second_factor
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -88,3 +90,17 @@ def build_world(plan: str = Plan.PRO) -> World:
     return World(tenant_a, tenant_b, alice, bob, charlie,
                  keys[("tenant-a", "read")], keys[("tenant-a", "control")],
                  keys[("tenant-b", "read")], keys[("tenant-b", "control")])
+
+
+def database_url(name: str | None = None) -> str:
+    """The test database (or database `name` on the same server, or SQLite file `name`), as
+    a DATABASE_URL another process can open."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{name or db['NAME']}"
+    credentials = quote(db["USER"] or "")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"])
+    return (f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
+            f"{name or db['NAME']}")
+

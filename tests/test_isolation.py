@@ -6,6 +6,7 @@ nothing reaches main without its cross-tenant check.
 """
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -126,6 +127,15 @@ APP_DIRS = ["aitrader", "tenants", "trading", "dashboard", "notifications", "mlm
 # Modules allowed to touch `Model.objects` of tenant-owned models directly (tenants/vault.py
 # is the only reader and writer of the vault's rows: its service layer).
 QUERY_MODULES = re.compile(r"(^|/)(services|selectors|admin|migrations|vault)(/|\.py$|_)")
+# Within those, services and selectors still scope every query on a tenant-owned model's
+# manager explicitly. Exempt: admin (the platform's staff see every tenant by design),
+# migrations (they run before any tenant exists) and tenants/vault.py (it scopes its rows by
+# the tenant's data key and is tested in tests/security).
+SCOPED_QUERY_MODULES = re.compile(r"(^|/)(services|selectors)(/|\.py$|_)")
+# How such a query may start; `all_tenants` only with a non-empty literal `reason=`.
+SCOPED_ENTRIES = {"for_tenant", "locked_for_tenant", "all_tenants"}
+# Inserts are not reads: each names its row's tenant in its own arguments.
+INSERTS = {"create", "bulk_create"}
 
 
 def _walk(patterns, prefix="", namespace=""):
@@ -290,3 +300,58 @@ def test_tenant_owned_models_are_queried_only_through_services_and_selectors():
 def test_the_query_check_catches_a_direct_query():
     names = "|".join(m.__name__ for m in _tenant_models())
     assert re.search(rf"\b({names})\.objects\b", "rows = Membership.objects.all()")
+
+
+def _has_reason(call: ast.AST) -> bool:
+    """`call` is `all_tenants(reason="...")` with a literal, non-blank reason."""
+    return isinstance(call, ast.Call) and any(
+        keyword.arg == "reason" and isinstance(keyword.value, ast.Constant)
+        and isinstance(keyword.value.value, str) and keyword.value.value.strip()
+        for keyword in call.keywords)
+
+
+def _unscoped_queries(source: str, names: set[str]) -> list[int]:
+    """Lines where `<tenant model>.objects` is followed by anything but a scoped entry."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    lines = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr == "objects"
+                and isinstance(node.value, ast.Name) and node.value.id in names):
+            continue
+        entry = parents.get(node)
+        method = entry.attr if isinstance(entry, ast.Attribute) else None
+        if method in INSERTS or method in {"for_tenant", "locked_for_tenant"}:
+            continue
+        if method == "all_tenants" and _has_reason(parents.get(entry)):
+            continue
+        lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_services_and_selectors_scope_every_tenant_owned_query():
+    names = {m.__name__ for m in _tenant_models()}
+    offenders = []
+    for app_dir in APP_DIRS:
+        for path in (PROJECT_ROOT / app_dir).rglob("*.py"):
+            relative = path.relative_to(PROJECT_ROOT).as_posix()
+            if not SCOPED_QUERY_MODULES.search(relative):
+                continue
+            source = path.read_text()
+            offenders += [f"{relative}:{number}: {source.splitlines()[number - 1].strip()}"
+                          for number in _unscoped_queries(source, names)]
+    assert not offenders, ("start with .for_tenant(tenant), .locked_for_tenant(tenant, pk) or "
+                           ".all_tenants(reason=\"why\"):\n" + "\n".join(offenders))
+
+
+def test_the_scoping_check_catches_a_direct_query_in_a_service():
+    assert SCOPED_QUERY_MODULES.search("trading/services/bots.py")
+    direct = "def bot_pause(*, tenant, bot_id):\n    return Bot.objects.filter(pk=bot_id).get()\n"
+    assert _unscoped_queries(direct, {"Bot"}) == [2]
+    unreasoned = "rows = Bot.objects.all_tenants(reason='  ')\n"
+    assert _unscoped_queries(unreasoned, {"Bot"}) == [1]
+    scoped = ("a = Bot.objects.for_tenant(tenant).filter(pk=bot_id)\n"
+              "b = Bot.objects.locked_for_tenant(tenant, bot_id)\n"
+              "c = Bot.objects.all_tenants(reason='the scheduler ticks every tenant')\n"
+              "d = Bot.objects.create(tenant=tenant, name='x')\n")
+    assert _unscoped_queries(scoped, {"Bot"}) == []

@@ -1,9 +1,10 @@
 """Reads of the trading app; every function takes the tenant and returns scoped querysets."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from aitrader.errors import NotFound
@@ -282,10 +283,20 @@ def bots_due(*, now, limit: int = 1000) -> list[tuple[int, int]]:
 
     Paused bots come up only while they have orders to follow (their ticks place nothing).
 
+    A bot due within half a tick interval counts as due now, unless a tick holds its lease.
+    The scheduler itself runs once
+    an interval, and a tick sets the next one an interval after it *ran* (a little after the
+    scheduler's pass, by the queue's latency); compared exactly, every other pass found the
+    bot a few milliseconds early and it ticked every two intervals. A tick a moment early
+    only looks again at the feed, which decides whether a candle is new.
+
     The scheduler is the one platform-level reader: it only yields ids, and each tick
     re-reads its bot through the tenant-scoped selectors above.
     """
-    return list(Bot.objects.filter(status__in=Bot.ACTIVE_STATUSES, next_tick_at__lte=now)
+    soon = now + timedelta(seconds=settings.AITRADER_ENGINE_TICK_SECONDS / 2)
+    due = Bot.objects.all_tenants(reason="the scheduler ticks every tenant's due bots")
+    free = Q(tick_lease_until__isnull=True) | Q(tick_lease_until__lt=now)
+    return list(due.filter(free, status__in=Bot.ACTIVE_STATUSES, next_tick_at__lte=soon)
                 .order_by("next_tick_at").values_list("tenant_id", "id")[:limit])
 
 
@@ -419,14 +430,16 @@ def bot_is_running(*, bot: Bot) -> bool:
 def active_feeds() -> list[tuple[str, str, str]]:
     """(exchange, symbol, timeframe) of every feed a running bot reads, across tenants
     (platform-level: feeds are shared market data, not tenant data)."""
-    return list(Bot.objects.filter(status=Bot.Status.RUNNING)
+    running = Bot.objects.all_tenants(reason="market feeds are shared by every tenant's bots")
+    return list(running.filter(status=Bot.Status.RUNNING)
                 .values_list("account__exchange_id", "symbol", "timeframe").distinct())
 
 
 def accounts_to_reconcile() -> list[tuple[int, int]]:
     """(tenant, account) of every live account with keys and running or paused bots, across
     tenants (platform-level: the reconciliation beat fans out one task per account)."""
-    return list(ExchangeAccount.objects.filter(
-        mode=TradingMode.LIVE, bots__status__in=Bot.ACTIVE_STATUSES)
+    accounts = ExchangeAccount.objects.all_tenants(reason="the reconciliation beat fans out "
+                                                          "over every tenant's live accounts")
+    return list(accounts.filter(mode=TradingMode.LIVE, bots__status__in=Bot.ACTIVE_STATUSES)
                 .exclude(credential_ref="").values_list("tenant_id", "pk").distinct()
                 .order_by("tenant_id", "pk"))

@@ -7,8 +7,6 @@ channel layer and tasks executed in-process. DATABASE_URL and REDIS_URL switch t
 from __future__ import annotations
 
 import ipaddress
-import os
-import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -16,18 +14,13 @@ from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 from aitrader.settings.env import env_bool, env_choice, env_int, env_list, env_str
+from tenants.local_secrets import local_secret
+from tenants.local_secrets import private_file as _private_file
 from tenants.vault_keys import parse_master_keys as _parse_vault_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("AITRADER_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def _private_file(path: Path) -> Path:
-    """`path`, created (if missing) and kept readable and writable by its owner only."""
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never world-readable, even briefly
-    path.chmod(0o600)
-    return path
 
 
 def _parse_stripe_prices(entries: list[str]) -> dict[str, str]:
@@ -48,11 +41,7 @@ def _parse_stripe_prices(entries: list[str]) -> dict[str, str]:
 
 def _local_secret(filename: str, nbytes: int = 48) -> str:
     """A random secret kept under var/ so the embedded default survives restarts."""
-    path = VAR_DIR / filename
-    if not path.exists() or not path.read_text().strip():
-        _private_file(path).write_text(secrets.token_urlsafe(nbytes))
-    _private_file(path)
-    return path.read_text().strip()
+    return local_secret(VAR_DIR, filename, nbytes)
 
 
 # --- Core --------------------------------------------------------------------------------
@@ -73,7 +62,7 @@ USE_TZ = True
 INSTALLED_APPS = [
     "daphne",
     # django.contrib.admin behind the two-step sign-in, 2FA required of staff.
-    "tenants.admin_site.TenantsAdminConfig",
+    "dashboard.admin_site.TenantsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -93,7 +82,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost, so even static files and early refusals carry the baseline headers.
+    # Outermost, so every log line of the request (refusals too) carries its id.
+    "dashboard.middleware.RequestIdMiddleware",
+    # So even static files and early refusals carry the baseline headers.
     "dashboard.security.SecurityHeadersMiddleware",
     # Before the HTTPS redirect: X-Forwarded-* count only from AITRADER_TRUSTED_PROXIES.
     "dashboard.security.TrustedProxyMiddleware",
@@ -104,7 +95,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "dashboard.security.SessionTimeoutMiddleware",
-    "tenants.middleware.TenantMiddleware",
+    "dashboard.middleware.TenantMiddleware",
     "dashboard.security.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -123,7 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
-                "tenants.context_processors.current_tenant",
+                "dashboard.context_processors.current_tenant",
             ],
         },
     },
@@ -155,9 +146,14 @@ else:
 
 # --- Cache, channel layer, Celery broker: Redis when REDIS_URL is set --------------------
 REDIS_URL = env_str("REDIS_URL", "")
+# A Redis that accepts connections but never answers must cost a request a second, not
+# redis-py's default of waiting forever: every client gets short socket timeouts.
+REDIS_SOCKET_TIMEOUT_SECONDS = 1.0
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL, "KEY_PREFIX": "aitrader"}}
+                          "LOCATION": REDIS_URL, "KEY_PREFIX": "aitrader",
+                          "OPTIONS": {"socket_connect_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+                                      "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS}}}
     # redis-py 8 gives every socket read a 5 s timeout by default, the same 5 s the layer's
     # blocking pop (BZPOPMIN) waits on an idle channel: the read then fails and tears down a
     # live WebSocket every few idle seconds (django/channels_redis#422). Reads may wait longer.
@@ -167,6 +163,7 @@ if REDIS_URL:
     # clients lost a fifth of them (bench/ws.py). Events are small; a backlog is not.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                   "CONFIG": {"hosts": [{"address": REDIS_URL,
+                                                        "socket_connect_timeout": 1,
                                                         "socket_timeout": 15}],
                                              "prefix": "aitrader", "capacity": 5000}}}
 else:
@@ -184,7 +181,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Short socket timeouts here too: a queued task must not hold a request while Redis is mute.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 1,
+                                   "socket_connect_timeout": 1}
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_TIMEZONE = "UTC"
 # Worker threads of `manage.py serve`'s job pool (aitrader/jobs.py), which runs backtests,
 # trainings and close-alls beside the server when tasks run in-process; one slow job then
@@ -268,14 +268,18 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(env_str("AITRADER_MEDIA_ROOT", str(VAR_DIR / "media")))
+# Backups (manage.py backup / restore): encrypted with this Fernet key, kept apart from them.
+AITRADER_BACKUP_KEY = env_str("AITRADER_BACKUP_KEY", "")
+AITRADER_BACKUP_DIR = Path(env_str("AITRADER_BACKUP_DIR", str(VAR_DIR / "backups")))
+AITRADER_BACKUP_KEEP = env_int("AITRADER_BACKUP_KEEP", 14, minimum=1, maximum=3650)
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "tenants.authentication.ApiKeyAuthentication",
-        "tenants.authentication.TenantSessionAuthentication",
+        "dashboard.apis.authentication.ApiKeyAuthentication",
+        "dashboard.apis.authentication.TenantSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.DenyAll"],
+    "DEFAULT_PERMISSION_CLASSES": ["dashboard.apis.permissions.DenyAll"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["dashboard.apis.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -287,7 +291,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "dashboard.errors.api_exception_handler",
     # Spends each request's budget (read, control, export, key creation) in the shared cache.
-    "DEFAULT_THROTTLE_CLASSES": ["dashboard.ratelimits.ApiRateLimit"],
+    "DEFAULT_THROTTLE_CLASSES": ["dashboard.apis.throttling.ApiRateLimit"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -373,7 +377,7 @@ AITRADER_RATE_LIMIT_ENABLED = env_bool("AITRADER_RATE_LIMIT_ENABLED", True)
 AITRADER_RATE_LIMIT_REQUESTS_PER_MINUTE = env_int("AITRADER_RATE_LIMIT_REQUESTS_PER_MINUTE",
                                                   300, minimum=1)
 # Reads per API key (or user) and minute, and at most BURST of them in any 10 seconds; a
-# tenant gets 4x, an IP 2x. The other budgets below work the same way (dashboard/ratelimits.py).
+# tenant gets 4x, an IP 2x. The other budgets below work the same way (tenants/throttle.py).
 AITRADER_RATE_LIMIT_BURST = env_int("AITRADER_RATE_LIMIT_BURST", 50, minimum=1)
 AITRADER_RATE_LIMIT_CONTROL_PER_MINUTE = env_int("AITRADER_RATE_LIMIT_CONTROL_PER_MINUTE", 30,
                                                  minimum=1)
@@ -399,6 +403,9 @@ RATELIMIT_USE_CACHE = "default"
 AITRADER_MARKET_DATA_SOURCE = env_choice("AITRADER_MARKET_DATA_SOURCE", ("replay", "exchange"),
                                          "replay")
 AITRADER_REPLAY_DIR = env_str("AITRADER_REPLAY_DIR", str(VAR_DIR / "marketdata"))
+# Stored candle history for backtests (Parquet per market and month; trading.core.history):
+# `download_ohlcv` and `import_candles` write it, `backtest --stored` reads it.
+AITRADER_HISTORY_DIR = env_str("AITRADER_HISTORY_DIR", str(VAR_DIR / "history"))
 # Replayed market milliseconds per wall-clock millisecond (30: a 1m candle every 2 s).
 AITRADER_REPLAY_SPEED = env_int("AITRADER_REPLAY_SPEED", 30, minimum=1)
 # How often a running bot is looked at (seconds); a tick without a new candle is cheap.
@@ -447,8 +454,17 @@ AITRADER_TELEGRAM_CHECKIN_INTERVAL_MINUTES = env_int(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "aitrader.log_context.LogContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Production's: one JSON object per line, with the request, tenant and bot ids.
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s "
+                        "%(tenant_id)s %(bot_id)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

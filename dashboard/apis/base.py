@@ -9,9 +9,9 @@ from django.http import Http404
 from rest_framework import generics, viewsets
 
 from aitrader.errors import ValidationFailed
+from dashboard.apis.permissions import TenantScopePermission
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.permissions import TenantScopePermission
 
 
 class _TenantScoped:

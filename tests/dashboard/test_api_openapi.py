@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 SCHEMA = "/api/v1/schema/"
 DOCS = "/api/v1/docs/"
 NOT_DOCUMENTED = {"/api/v1/schema/", "/api/v1/docs/"}
-# What the product promises (issue 5); the enumeration below also catches anything added later.
+# What the product promises; the enumeration below also catches anything added later.
 PROMISED = {
     ("get", "/api/v1/bots/"), ("post", "/api/v1/bots/"), ("get", "/api/v1/bots/{id}/"),
     ("patch", "/api/v1/bots/{id}/"), ("post", "/api/v1/bots/{id}/pause/"),

@@ -47,7 +47,7 @@ def production_env(tmp_path) -> dict[str, str]:
 @pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.services)])
 def rate_limit_store(request, settings) -> str:
     """Each rate-limit store in turn: the embedded default's local-memory cache, counted by
-    django-ratelimit, and Redis, counted by one script per request."""
+    Django's cache API, and Redis, counted by one script per request."""
     settings.CACHES = {"default": STORES[request.param]}
     caches["default"].clear()
     yield request.param

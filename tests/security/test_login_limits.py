@@ -9,10 +9,10 @@ import pytest
 from django.test import Client
 
 from aitrader.errors import Forbidden
-from dashboard.ratelimits import RateLimited
 from tenants.actors import Actor
 from tenants.models import Membership
 from tenants.services import totp_begin, totp_confirm
+from tenants.throttle import RateLimited
 from tests.base import PASSWORD
 from trading.services.credentials import exchange_credentials_save
 

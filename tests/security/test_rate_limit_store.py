@@ -1,13 +1,16 @@
 """The Redis rate-limit store: all of a request's buckets in one script call, counted in the
-buckets django-ratelimit itself uses (the behaviour of both stores is tested through the API
-in test_rate_limits.py and test_login_limits.py, which run against each)."""
+buckets the cache API path reads (the behaviour of both stores is tested through the API
+in test_rate_limits.py and test_login_limits.py, which run against each; the key scheme in
+test_throttle_keys.py)."""
 from __future__ import annotations
+
+import time
 
 import pytest
 import redis
-from django_ratelimit.core import _split_rate, get_usage
+from django.core.cache import caches
 
-from dashboard import ratelimits
+from tenants import throttle
 from tests.security.conftest import REDIS_URL
 
 READ = "/api/v1/bots/"
@@ -34,33 +37,32 @@ def test_a_read_request_reaches_the_store_twice(world, rate_limit_store, frozen_
                     "cmdstat_info": 1}
 
 
-def test_the_script_counts_in_django_ratelimits_own_buckets(world, rate_limit_store,
-                                                            frozen_clock):
-    """So a deployment that moves between stores, or reads a bucket with django-ratelimit,
+def test_the_script_counts_in_the_cache_paths_own_buckets(world, rate_limit_store,
+                                                          frozen_clock):
+    """So a deployment that moves between stores, or reads a bucket through the cache API,
     sees one count."""
-    read = ratelimits.budget(ratelimits.READ)
+    read = throttle.budget(throttle.READ)
     identities = [("principal", "key:7"), ("ip", "ip:10.0.0.7")]
     for _ in range(3):
-        ratelimits.spend(read, identities)
+        throttle.spend(read, identities)
+    now = int(time.time())
     for scope, identity in identities:
         for rate in read.rates_for(scope):
-            usage = get_usage(None, group=f"aitrader:read:{scope}", rate=rate,
-                              key=lambda _group, _request, identity=identity: identity)
-            assert usage["count"] == 3, (scope, rate)
-            # django-ratelimit's window ends between now (time_left 0) and a period later.
-            assert 0 <= usage["time_left"] < _split_rate(rate)[1]
+            period = throttle.parse_rate(rate)[1]
+            key = throttle.counter_key("read", scope, identity, period, now - now % period)
+            assert caches["default"].get(key) == 3, (scope, rate)
 
 
 def test_checking_counts_nothing_and_counting_refuses_nothing(rate_limit_store, settings,
                                                               frozen_clock):
     settings.AITRADER_RATE_LIMIT_LOGIN_FAILURES = 2
-    login = ratelimits.budget(ratelimits.LOGIN)
-    identities = ratelimits.login_identities("carol@example.com", "10.0.0.8")
+    login = throttle.budget(throttle.LOGIN)
+    identities = throttle.login_identities("carol@example.com", "10.0.0.8")
     for _ in range(5):
-        ratelimits.check(login, identities)  # never counted, so never full
+        throttle.check(login, identities)  # never counted, so never full
     for _ in range(3):
-        ratelimits.count(login, identities)  # past the limit, and still no refusal
-    with pytest.raises(ratelimits.RateLimited) as refused:
-        ratelimits.check(login, identities)
+        throttle.count(login, identities)  # past the limit, and still no refusal
+    with pytest.raises(throttle.RateLimited) as refused:
+        throttle.check(login, identities)
     assert "account and address" in str(refused.value)
     assert 1 <= refused.value.retry_after <= 15 * 60

@@ -12,21 +12,12 @@ from contextlib import ExitStack, contextmanager
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 
+from tests.base import database_url
 from tests.security.conftest import REDIS_URL, free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True),  # the servers must see the rows
               pytest.mark.services]  # a real Redis: run by .ci/run and with REDIS_URL set
-
-
-def _database_url() -> str:
-    """The test database, as a URL another process can open."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _clear_counters() -> None:
@@ -78,7 +69,7 @@ def _get(url: str, key: str) -> int:
 @pytest.fixture
 def two_servers(world, tmp_path):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "aitrader.settings.test",
-           "DATABASE_URL": _database_url(), "REDIS_URL": REDIS_URL,
+           "DATABASE_URL": database_url(), "REDIS_URL": REDIS_URL,
            "AITRADER_VAR_DIR": str(tmp_path), "AITRADER_EMBEDDED_SCHEDULER": "false",
            # The same peppers, or the servers could not recognise the test's keys.
            "AITRADER_API_KEY_PEPPERS": ",".join(settings.AITRADER_API_KEY_PEPPERS),

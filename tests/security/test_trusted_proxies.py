@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
+from dashboard.net import client_ip
 from dashboard.security import TrustedProxyMiddleware
-from tenants.net import client_ip
 
 
 def _seen_by_the_view(remote_addr: str, **headers) -> dict:

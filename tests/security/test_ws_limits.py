@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from aitrader.asgi import application
-from dashboard.ratelimits import RedisSlots, ws_slot_keys
+from dashboard.ws_slots import RedisSlots, ws_slot_keys
 from tenants.actors import Actor
 from tenants.services import api_key_issue
 from tests.base import owner_actor

@@ -8,9 +8,9 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from aitrader.errors import Forbidden
+from dashboard.apis.permissions import TenantScopePermission
 from tenants.actors import Actor
 from tenants.models import ApiKey, Membership, Role, Scope
-from tenants.permissions import TenantScopePermission
 from tenants.services import api_key_issue
 from tests.base import make_user, owner_actor
 
@@ -55,7 +55,7 @@ urlpatterns = [
     path("probe/control/", ControlProbe.as_view()),
     path("probe/admin-session/", AdminSessionProbe.as_view()),
     path("probe/undeclared/", UndeclaredProbe.as_view()),
-    path("accounts/", include("tenants.urls")),
+    path("accounts/", include("dashboard.accounts.urls")),
     path("", include("dashboard.urls")),
 ]
 THIS_MODULE = __name__

@@ -6,18 +6,15 @@ import re
 import subprocess
 import sys
 from datetime import timedelta
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
 from rest_framework.test import APIClient
 
-from aitrader.settings import base as base_settings
 from tenants.models import ApiKey, Membership, Role, Tenant, User
 from tenants.services import tenant_create
-from tests.base import PASSWORD, make_user
+from tests.base import PASSWORD, database_url, make_user
 
 KEY_SHAPE = re.compile(r"^ait_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$")
 ME = "/api/v1/me/"
@@ -37,25 +34,13 @@ def _manage(*args: str, env_extra: dict[str, str], tmp_path) -> subprocess.Compl
                           capture_output=True, text=True, timeout=60)
 
 
-def _database_url() -> str:
-    """A DATABASE_URL for the test database this process uses."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    credentials = quote(db["USER"] or "")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"])
-    return (f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/"
-            f"{db['NAME']}")
-
-
 # --- seed_demo ------------------------------------------------------------------------------
 
 @pytest.fixture
-def demo_env(settings, monkeypatch, tmp_path):
+def demo_env(settings, tmp_path):
     """No configured demo password: it is generated under a throw-away var/."""
     settings.AITRADER_DEMO_PASSWORD = ""
-    monkeypatch.setattr(base_settings, "VAR_DIR", tmp_path)
+    settings.VAR_DIR = tmp_path
 
 
 def test_it_seeds_the_demo_tenant_and_prints_the_login(db, demo_env, capsys):
@@ -205,7 +190,7 @@ def test_it_refuses_bad_scopes_or_expiry(world, args, word):
 def test_it_prints_only_the_key_from_a_real_process(tmp_path):
     owner = make_user("ops@example.com")
     tenant_create(name="Ops", slug="ops", owner=owner, plan="pro")
-    env = {"DATABASE_URL": _database_url(),
+    env = {"DATABASE_URL": database_url(),
            "AITRADER_API_KEY_PEPPERS": ",".join(settings.AITRADER_API_KEY_PEPPERS)}
     result = _manage("create_api_key", "--tenant", "ops", "--scopes", "read",
                      env_extra=env, tmp_path=tmp_path)

@@ -16,6 +16,13 @@ from trading.services.credentials import exchange_credentials_save
 from trading.signals import bot_auto_paused
 
 
+@pytest.fixture(autouse=True)
+def history_dir(settings, tmp_path):
+    """Stored candle history goes to the test's own directory, never the project's var/."""
+    settings.AITRADER_HISTORY_DIR = str(tmp_path / "history")
+    return tmp_path / "history"
+
+
 @pytest.fixture
 def market():
     """A fresh stepping market for 'binance'; caches are cleared around it."""

@@ -1,4 +1,4 @@
-"""The fill rules of issue 4, hand-computed, checked on the reference and the compiled loop."""
+"""The backtest's fill rules, hand-computed, checked on the reference and the compiled loop."""
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from trading import selectors
 from trading.core.decisions import BotView, Decision, MarketView
+from trading.core.pnl import marked_equity
 from trading.core.strategies import SignalUnavailable
 from trading.engine.strategy_signals import _signal, _strategy
 from trading.marketdata import MarketSnapshot
@@ -27,7 +28,8 @@ def _market_view(bot: Bot, snapshot: MarketSnapshot, candle_ts: int) -> MarketVi
 def _bot_view(bot: Bot, market: MarketView, position) -> BotView:
     amount = float(position.amount) if position else 0.0
     average = float(position.average_price) if position else 0.0
-    equity = float(bot.capital + bot.realized_pnl) + amount * (market.close - average)
+    equity = marked_equity(capital=float(bot.capital), realized=float(bot.realized_pnl),
+                           amount=amount, average_price=average, price=market.close)
     # Dust an exit left below the lot size (entries 0) is held and valued, not acted on.
     held = amount if position and position.entries > 0 else 0.0
     wants_entry = market.signal > 0

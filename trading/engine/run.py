@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from aitrader.log_context import log_context
 from tenants.events import event_batch, publish_on_commit
 from trading import selectors
 from trading.engine.batch import TickBatch, TickLease, TickOutcome
@@ -54,7 +55,8 @@ def run_ticks(*, tenant_id: int, bot_ids: list[int],
             try:
                 for bot in bots:
                     if lease.keep(bot.pk):  # else another tick took it: leave it alone
-                        outcomes[bot.pk] = _guarded_tick(bot, batch)
+                        with log_context(tenant_id=tenant_id, bot_id=bot.pk):
+                            outcomes[bot.pk] = _guarded_tick(bot, batch)
             finally:  # even if the loop dies, what ticked so far is written, every lease freed
                 _write_batch(tenant_id, lease.value, batch, bots)
     return list(outcomes.values())

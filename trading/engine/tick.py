@@ -35,6 +35,7 @@ from trading.engine.failures import (
     _failed_tick,
     _failure_text,
     _market_down,
+    _market_went_back,
     _money_out_of_range,
     _money_problem,
     _no_new_candle,
@@ -105,6 +106,8 @@ def _tick(bot: Bot, batch: TickBatch) -> TickOutcome:
     newest = int(closed.timestamp[-1]) if len(closed) else None
     if bot.resume_pending:
         return _resumed(bot, batch, closed, newest)
+    if newest is not None and bot.last_candle_ts is not None and newest < bot.last_candle_ts:
+        return _market_went_back(bot, batch, newest)
     if newest is None or (bot.last_candle_ts is not None and newest <= bot.last_candle_ts):
         _resolve_unanswered(bot, batch, closed)
         return (_watch_newest_price(bot, batch, snapshot, closed)

@@ -10,6 +10,7 @@ from tenants.actors import Actor
 from tenants.models import Scope, Tenant
 from tenants.plans import plan_require_feature
 from tenants.services import audit_record
+from trading import selectors
 from trading.core.money import PAPER_BALANCE
 from trading.core.symbols import clean_currency
 from trading.models import ExchangeAccount, PaperBalance, TradingMode
@@ -50,3 +51,15 @@ def exchange_account_create(*, tenant: Tenant, actor: Actor, label: str, exchang
     audit_record(tenant=tenant, actor=actor, action="exchange_account.create",
                  target=account.label, details={"exchange": exchange_id, "mode": mode})
     return account
+
+
+def paper_account_free_label(*, tenant: Tenant) -> str:
+    """The first of "Paper", "Paper 2", "Paper 3", ... no account of the tenant uses: the
+    label a paper account made on the user's behalf gets (labels are unique per tenant)."""
+    taken = set(selectors.exchange_account_list(tenant=tenant).values_list("label", flat=True))
+    label, number = "Paper", 1
+    while label in taken:
+        number += 1
+        label = f"Paper {number}"
+    return label
+

@@ -130,7 +130,7 @@ def _progress(run: BacktestRun, percent: float) -> None:
 def _set(run: BacktestRun, **fields: Any) -> BacktestRun:
     for name, value in fields.items():
         setattr(run, name, value)
-    BacktestRun.objects.filter(pk=run.pk).update(**fields)
+    BacktestRun.objects.for_tenant(run.tenant_id).filter(pk=run.pk).update(**fields)
     publish_now(run.tenant_id, "backtest", None,
                 {"id": run.pk, "status": run.status, "progress": run.progress,
                  "error": run.error})

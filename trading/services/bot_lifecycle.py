@@ -17,7 +17,7 @@ from tenants.plans import plan_require_feature
 from tenants.services import audit_record
 from trading import selectors
 from trading.models import Bot, EquitySnapshot, Fill, Order, Position, Thought, Trade, TradingMode
-from trading.services.bots import _locked_bot, _publish_status
+from trading.services.bots import _publish_status
 from trading.services.engine_records import thought_record
 
 COPIED_FIELDS = ("account_id", "symbol", "timeframe", "strategy", "parameters", "preset",
@@ -64,7 +64,7 @@ def bot_stop(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     """Stop a flat bot for good (resume starts it again). A bot holding a position or an
     order is refused: close it first, or pause it to keep the position watched."""
     actor.require(Scope.CONTROL)
-    bot = _locked_bot(tenant, bot_id)
+    bot = Bot.objects.locked_for_tenant(tenant, bot_id)
     if bot.status == Bot.Status.STOPPED:
         return bot
     problem = selectors.bot_flat_problem(bot=bot)
@@ -95,7 +95,7 @@ def bot_archive(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
 def bot_unarchive(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     """Bring an archived bot back to the lists, stopped (resume starts it)."""
     actor.require(Scope.CONTROL)
-    bot = _locked_bot(tenant, bot_id)
+    bot = Bot.objects.locked_for_tenant(tenant, bot_id)
     if bot.archived_at is not None:
         bot.archived_at = None
         bot.save(update_fields=["archived_at", "updated_at"])
@@ -108,7 +108,7 @@ def bot_delete(*, tenant: Tenant, actor: Actor, bot_id: int) -> None:
     """Delete an archived bot that never traded (no order, fill or trade); anything with a
     history is kept, archived, because the ledger and the audit trail refer to it."""
     actor.require(Scope.CONTROL)
-    bot = _locked_bot(tenant, bot_id)
+    bot = Bot.objects.locked_for_tenant(tenant, bot_id)
     if bot.archived_at is None:
         raise Conflict(f"Archive {bot.name} before deleting it.")
     for model in (Order, Fill, Trade):

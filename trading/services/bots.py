@@ -30,6 +30,7 @@ from trading.core.symbols import clean_symbol, clean_symbol_list
 from trading.core.timeframes import timeframe_ms
 from trading.exchanges.live_clients import require_credentials
 from trading.models import Bot, Thought, TradingMode
+from trading.services.accounts import exchange_account_create, paper_account_free_label
 from trading.services.engine_records import thought_record
 from trading.signals import bot_auto_paused, bot_drift_found
 from trading.tasks import close_all_task
@@ -88,11 +89,21 @@ def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symb
 
 
 @transaction.atomic
+def bot_create_on_new_paper_account(*, tenant: Tenant, actor: Actor, **bot: Any) -> Bot:
+    """`bot_create` on a paper account made for it (binance, the next free "Paper N" label);
+    a bot that is refused leaves no account behind (one transaction)."""
+    account = exchange_account_create(
+        tenant=tenant, actor=actor, label=paper_account_free_label(tenant=tenant),
+        exchange_id="binance", mode=TradingMode.PAPER)
+    return bot_create(tenant=tenant, actor=actor, account_id=account.pk, **bot)
+
+
+@transaction.atomic
 def bot_update(*, tenant: Tenant, actor: Actor, bot_id: int, **changes: Any) -> Bot:
     """Change a bot's name, parameters, preset, risk or guards; and its symbol, timeframe or
     account while it is flat."""
     actor.require(Scope.CONTROL)
-    bot = _locked_bot(tenant, bot_id)
+    bot = Bot.objects.locked_for_tenant(tenant, bot_id)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(f"These fields cannot be changed: {', '.join(sorted(unknown))}.",
@@ -152,17 +163,11 @@ def _checked_money(values: dict[str, Any]) -> dict[str, Decimal]:
             if field in values and (values[field] is not None or field == "capital")}
 
 
-def _locked_bot(tenant: Tenant, bot_id: int) -> Bot:
-    bot = selectors.bot_list(tenant=tenant).select_for_update(of=("self",)).filter(
-        pk=bot_id).first()
-    return bot if bot is not None else selectors.bot_get(tenant=tenant, bot_id=bot_id)
-
-
 @transaction.atomic
 def bot_pause(*, tenant: Tenant, actor: Actor, bot_id: int, reason: str = "") -> Bot:
     """Pause a bot: it keeps its position and places nothing until resumed."""
     actor.require(Scope.CONTROL)
-    bot = _locked_bot(tenant, bot_id)
+    bot = Bot.objects.locked_for_tenant(tenant, bot_id)
     if bot.status != Bot.Status.PAUSED:
         _set_paused(bot, reason or f"paused by {actor.label}")
     audit_record(tenant=tenant, actor=actor, action="bot.pause", target=bot.name)
@@ -176,7 +181,7 @@ def bot_resume(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     The resume marker makes the next tick skip every candle closed while the bot was paused:
     it acts (and catches up) only from the first candle that closes after it."""
     actor.require(Scope.CONTROL)
-    bot = _locked_bot(tenant, bot_id)
+    bot = Bot.objects.locked_for_tenant(tenant, bot_id)
     if bot.status != Bot.Status.RUNNING:
         _check_plan_allows_running(tenant, bot)
     bot.resume_pending = bot.resume_pending or bot.status != Bot.Status.RUNNING
@@ -209,7 +214,7 @@ def bot_close_all(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     runs after commit and never fails the request.
     """
     actor.require(Scope.CONTROL)
-    bot = _locked_bot(tenant, bot_id)
+    bot = Bot.objects.locked_for_tenant(tenant, bot_id)
     if bot.status != Bot.Status.PAUSED:
         _set_paused(bot, f"close all by {actor.label}")
     bot.close_requested_at = bot.next_tick_at = timezone.now()
@@ -236,7 +241,7 @@ def bot_close_give_up(*, bot: Bot, reason: str, data: dict | None = None) -> Bot
     """A requested close failed past the breaker's bound: drop the request and pause the bot
     with the reason, a Thought and an alert, as an auto-pause does (also when it is paused
     already: the reason changes, the alert goes out)."""
-    bot = _locked_bot(bot.tenant_id, bot.pk)
+    bot = Bot.objects.locked_for_tenant(bot.tenant_id, bot.pk)
     if bot.close_requested_at is None:  # carried out or given up meanwhile
         return bot
     bot.close_requested_at = None
@@ -257,7 +262,7 @@ def _set_paused(bot: Bot, reason: str, kind: str = Thought.Kind.CONTROL) -> None
 @transaction.atomic
 def bot_auto_pause(*, bot: Bot, reason: str, data: dict | None = None) -> Bot:
     """A circuit breaker tripped: pause with the reason, think it, alert after commit."""
-    bot = _locked_bot(bot.tenant_id, bot.pk)
+    bot = Bot.objects.locked_for_tenant(bot.tenant_id, bot.pk)
     if bot.status != Bot.Status.RUNNING:
         return bot
     _pause_and_alert(bot, reason, data)
@@ -318,7 +323,8 @@ def bot_claim_tick(*, bot_id: int, now: datetime) -> bool:
     crashed tick's lease simply expires.
     """
     lease = _new_lease(now)
-    claimed = Bot.objects.filter(_claimable(now), pk=bot_id).update(
+    leases = Bot.objects.all_tenants(reason="tick leases are the scheduler's, by bot id")
+    claimed = leases.filter(_claimable(now), pk=bot_id).update(
         tick_lease_until=lease, next_tick_at=lease)
     return claimed == 1
 
@@ -359,7 +365,8 @@ def bot_renew_ticks(*, tenant_id: int, lease: datetime, bot_ids: list[int],
 
 def bot_defer_ticks(*, bot_ids: list[int], until: datetime) -> None:
     """Push queued bots' next tick out so the scheduler does not queue them twice."""
-    Bot.objects.filter(pk__in=bot_ids).update(next_tick_at=until)
+    queued = Bot.objects.all_tenants(reason="the scheduler queues due bots of every tenant")
+    queued.filter(pk__in=bot_ids).update(next_tick_at=until)
 
 
 # What a tick writes on its bot. Status, paused_reason and realized_pnl are left out on
@@ -437,6 +444,7 @@ def _finish_ticks_sql(columns: list, values: list[list], tenant_id: int,
 
 def bot_count_exchange_error(*, bot: Bot) -> int:
     """Add one to the bot's consecutive exchange errors; returns the new count."""
-    Bot.objects.filter(pk=bot.pk).update(exchange_errors=F("exchange_errors") + 1)
+    Bot.objects.for_tenant(bot.tenant_id).filter(pk=bot.pk).update(
+        exchange_errors=F("exchange_errors") + 1)
     bot.exchange_errors += 1
     return bot.exchange_errors

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from aitrader.errors import Forbidden, ServiceError, ValidationFailed
-from dashboard.ratelimits import login_attempt_check, login_failure_count
 from tenants.actors import Actor
 from tenants.models import Scope, Tenant
 from tenants.plans import plan_require_feature
 from tenants.services import audit_record
+from tenants.throttle import login_attempt_check, login_failure_count
 from tenants.vault import delete_secret, store_secret
 from trading import selectors
 from trading.exchanges.base import (
@@ -91,7 +91,7 @@ def exchange_credentials_remove(*, tenant: Tenant, actor: Actor,
     also for a workspace whose plan no longer includes live trading.
     """
     actor.require(Scope.ADMIN)
-    account = _locked_account(tenant, account_id)
+    account = ExchangeAccount.objects.locked_for_tenant(tenant, account_id)
     if not account.credential_ref:
         return account
     delete_secret(tenant, account.credential_ref)
@@ -106,7 +106,8 @@ def exchange_credentials_remove(*, tenant: Tenant, actor: Actor,
 def _store_credentials(*, tenant: Tenant, actor: Actor, account_id: int, api_key: str,
                        secret: str, permissions: AccountPermissions,
                        warnings: list[str]) -> ExchangeAccount:
-    account = _locked_account(tenant, account_id)  # may have gone while the exchange answered
+    # It may have gone while the exchange answered.
+    account = ExchangeAccount.objects.locked_for_tenant(tenant, account_id)
     reference = account.credential_ref or credential_ref_for(account)
     store_secret(tenant, reference, api_key, field=API_KEY_FIELD)
     store_secret(tenant, reference, secret, field=SECRET_FIELD)
@@ -120,12 +121,6 @@ def _store_credentials(*, tenant: Tenant, actor: Actor, account_id: int, api_key
                      "can_withdraw": permissions.can_withdraw,
                      "ip_restricted": permissions.ip_restricted, "warnings": warnings})
     return account
-
-
-def _locked_account(tenant: Tenant, account_id: int) -> ExchangeAccount:
-    account = (selectors.exchange_account_list(tenant=tenant).select_for_update()
-               .filter(pk=account_id).first())
-    return account or selectors.exchange_account_get(tenant=tenant, account_id=account_id)
 
 
 def _reauthenticate(actor: Actor, password: str) -> None:

@@ -110,7 +110,7 @@ def position_exit_amount(*, bot: Bot, step: Decimal) -> Decimal:
 
 
 def _locked_position(bot: Bot) -> Position:
-    position, _ = Position.objects.select_for_update().get_or_create(
+    position, _ = Position.objects.for_tenant(bot.tenant_id).select_for_update().get_or_create(
         tenant_id=bot.tenant_id, bot=bot, symbol=bot.symbol)
     return position
 
@@ -189,7 +189,8 @@ def _with_unpriced(unpriced: dict, fee: FillFee) -> dict:
 
 
 def _add_realized(bot: Bot, amount: Decimal) -> None:
-    Bot.objects.filter(pk=bot.pk).update(realized_pnl=MoneyAdd(F("realized_pnl"), amount))
+    Bot.objects.for_tenant(bot.tenant_id).filter(pk=bot.pk).update(
+        realized_pnl=MoneyAdd(F("realized_pnl"), amount))
 
 
 def _close_trade(trade: Trade, order: Order, fill: TradeFill) -> None:
@@ -220,6 +221,7 @@ def _move_paper_balances(bot: Bot, fill: TradeFill, fee: FillFee) -> None:
     deltas[bot.base_currency] += fill.amount if buying else -fill.amount
     deltas[fee.currency] -= fee.amount
     for currency, delta in deltas.items():
-        balance, _ = PaperBalance.objects.get_or_create(
+        balances = PaperBalance.objects.for_tenant(bot.tenant_id)
+        balance, _ = balances.get_or_create(
             tenant_id=bot.tenant_id, account_id=bot.account_id, currency=currency)
-        PaperBalance.objects.filter(pk=balance.pk).update(free=MoneyAdd(F("free"), delta))
+        balances.filter(pk=balance.pk).update(free=MoneyAdd(F("free"), delta))

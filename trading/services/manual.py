@@ -21,7 +21,6 @@ from tenants.services import audit_record
 from trading import selectors
 from trading.core import money
 from trading.models import Bot, ManualOrder, Order, Thought
-from trading.services.bots import _locked_bot
 from trading.services.engine_records import thought_record
 
 WORDS = {ManualOrder.Action.ENTER: "enter now", ManualOrder.Action.EXIT: "exit now",
@@ -36,7 +35,7 @@ def manual_order_request(*, tenant: Tenant, actor: Actor, bot_id: int, action: s
     cancel its working order `order_id`. Refused (Conflict) while another request or a close
     all is pending, or when there is nothing to exit or cancel."""
     actor.require(Scope.CONTROL)
-    bot = _locked_bot(tenant, bot_id)
+    bot = Bot.objects.locked_for_tenant(tenant, bot_id)
     if action not in ManualOrder.Action.values:
         raise ValidationFailed(f"action must be one of {', '.join(ManualOrder.Action.values)}.",
                                field="action")

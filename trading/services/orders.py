@@ -131,7 +131,7 @@ def order_submit(*, bot: Bot, order: Order, exchange: Exchange,
     refusal = _limits_refusal(exchange, request)
     if refusal is not None:
         return _not_sent(bot, order, Order.Status.SKIPPED, f"Order skipped: {refusal}.")
-    Order.objects.filter(pk=order.pk).update(sent_at=timezone.now())
+    Order.objects.for_tenant(order.tenant_id).filter(pk=order.pk).update(sent_at=timezone.now())
     try:
         state = exchange.create_order(request)
     except DuplicateClientOrderId:
@@ -226,7 +226,8 @@ def _not_sent(bot: Bot, order: Order, status: str, why: str) -> Order:
 
 def _reset_to_intent(order: Order) -> None:
     if order.status != Order.Status.INTENT:
-        Order.objects.filter(pk=order.pk).update(status=Order.Status.INTENT)
+        Order.objects.for_tenant(order.tenant_id).filter(pk=order.pk).update(
+            status=Order.Status.INTENT)
         order.status = Order.Status.INTENT
 
 
@@ -288,7 +289,8 @@ def order_paper_accept(*, order: Order, candle_ts: int) -> None:
     acceptance wins, so sending the same order again never moves it."""
     if order.sent_candle_ts is not None:
         return
-    if Order.objects.filter(pk=order.pk, sent_candle_ts__isnull=True).update(
+    if Order.objects.for_tenant(order.tenant_id).filter(
+            pk=order.pk, sent_candle_ts__isnull=True).update(
             sent_candle_ts=candle_ts):
         order.sent_candle_ts = candle_ts
     else:

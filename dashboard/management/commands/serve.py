@@ -8,6 +8,7 @@ beside the server, so a POST answers at once and the page follows the progress o
 """
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
 
 from aitrader.jobs import start_job_pool, stop_job_pool
 from trading.scheduler import EmbeddedScheduler
@@ -28,7 +29,8 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
-        from aitrader.asgi import application
+        # The ASGI application the settings name (the composition root above this layer).
+        application = import_string(settings.ASGI_APPLICATION)
 
         scheduler = None
         jobs = None

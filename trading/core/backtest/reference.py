@@ -1,6 +1,6 @@
 """The fill rules, and the candle-by-candle reference loop that specifies them.
 
-The rules (the contract of issue 4, also the paper exchange's):
+The fill rules (also the paper exchange's):
 
 - A signal decided on the close of candle i acts at the open of candle i+1. The last candle's
   signal never acts.

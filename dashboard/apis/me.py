@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.permissions import TenantScopePermission
+from dashboard.apis.permissions import TenantScopePermission
 
 
 class MeApi(APIView):

@@ -22,11 +22,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from aitrader.bounded_input import InputRefused, json_loads_bounded
 from aitrader.errors import ServiceError
+from dashboard.web import member_actor, run_member_action
 from notifications import selectors, services, transport
 from notifications.models import AlertKind
 from notifications.tasks import process_update
 from tenants.models import Role
-from tenants.web import member_actor, run_member_action
 
 logger = logging.getLogger(__name__)
 MAX_UPDATE_BYTES = 1_000_000

@@ -8,9 +8,10 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from aitrader.log_context import bind
+from dashboard.net import client_ip, user_agent
 from tenants.actors import Actor
 from tenants.models import ApiKey
-from tenants.net import client_ip, user_agent
 from tenants.selectors import key_creator_role
 from tenants.services import api_key_authenticate
 
@@ -41,6 +42,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         api_key = api_key_authenticate(raw)
         if api_key is None:
             raise AuthenticationFailed("The API key is invalid, expired or revoked.")
+        bind(tenant_id=api_key.tenant_id)
         return AnonymousUser(), key_actor(api_key, request.META)
 
     def authenticate_header(self, request) -> str:

@@ -9,9 +9,9 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.http import Http404, HttpRequest
 
 from aitrader.errors import NotFound, ServiceError
+from dashboard.net import client_ip, user_agent
 from tenants.actors import Actor
 from tenants.models import User
-from tenants.net import client_ip, user_agent
 
 # Set when this session passed a second factor (the sign-in's code step, or confirming a code
 # while setting 2FA up); holds the user's id so it cannot outlive a change of user.

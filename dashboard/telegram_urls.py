@@ -1,7 +1,7 @@
 """Telegram settings pages under /settings/telegram/ and the webhook under /telegram/."""
 from django.urls import path
 
-from notifications import views
+from dashboard import telegram_views as views
 
 app_name = "notifications"
 

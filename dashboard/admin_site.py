@@ -21,7 +21,7 @@ class AitraderAdminSite(admin.AdminSite):
     """The admin site; `has_permission` adds the second factor to Django's staff check."""
 
     def has_permission(self, request: HttpRequest) -> bool:
-        from tenants.web import second_factor_passed
+        from dashboard.web import second_factor_passed
 
         return super().has_permission(request) and second_factor_passed(request)
 
@@ -49,4 +49,4 @@ class AitraderAdminSite(admin.AdminSite):
 class TenantsAdminConfig(AdminConfig):
     """django.contrib.admin with AitraderAdminSite as `admin.site` (INSTALLED_APPS names it)."""
 
-    default_site = "tenants.admin_site.AitraderAdminSite"
+    default_site = "dashboard.admin_site.AitraderAdminSite"

@@ -12,10 +12,10 @@ from channels.auth import AuthMiddlewareStack, get_user
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from dashboard.apis.authentication import key_actor, presented_key
+from dashboard.net import client_ip, user_agent
 from dashboard.security import session_is_current
 from tenants.actors import Actor
-from tenants.authentication import key_actor, presented_key
-from tenants.net import client_ip, user_agent
 from tenants.selectors import membership_get_for_user
 from tenants.services import api_key_authenticate
 

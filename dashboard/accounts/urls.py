@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from django.views.generic import TemplateView
 
-from tenants import views
+from dashboard.accounts import views
 
 urlpatterns = [
     path("signup/", views.sign_up, name="signup"),

@@ -3,7 +3,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "tenants.authentication.ApiKeyAuthentication"
+    target_class = "dashboard.apis.authentication.ApiKeyAuthentication"
     name = ["bearerKey", "headerKey"]
 
     def get_security_requirement(self, auto_schema):
@@ -19,7 +19,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class SessionScheme(OpenApiAuthenticationExtension):
-    target_class = "tenants.authentication.TenantSessionAuthentication"
+    target_class = "dashboard.apis.authentication.TenantSessionAuthentication"
     name = "session"
 
     def get_security_definition(self, auto_schema):

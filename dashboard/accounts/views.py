@@ -15,8 +15,7 @@ from django.views.decorators.http import require_POST
 
 from aitrader.bounded_input import object_id
 from aitrader.errors import NotFound, ServiceError
-from tenants import services
-from tenants.forms import (
+from dashboard.accounts.forms import (
     InviteForm,
     LoginForm,
     RoleForm,
@@ -24,21 +23,22 @@ from tenants.forms import (
     SignUpPasswordForm,
     TotpForm,
 )
-from tenants.middleware import SESSION_TENANT_KEY
+from dashboard.accounts.qr import qr_svg
+from dashboard.middleware import SESSION_TENANT_KEY
+from dashboard.net import client_ip, user_agent
+from dashboard.web import (
+    forget_second_factor,
+    member_actor,
+    remember_second_factor,
+    run_member_action,
+)
+from tenants import services
 from tenants.models import Role, User
-from tenants.net import client_ip, user_agent
-from tenants.qr import qr_svg
 from tenants.selectors import (
     invitation_get_open,
     invitation_list_pending,
     membership_get_for_user,
     membership_list,
-)
-from tenants.web import (
-    forget_second_factor,
-    member_actor,
-    remember_second_factor,
-    run_member_action,
 )
 
 PENDING_2FA_KEY = "pending_2fa_user_id"

@@ -8,10 +8,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.views import member_required
+from dashboard.web import member_actor, run_member_action
 from mlmodels import selectors as ml_selectors
 from mlmodels import services as ml_services
 from tenants.models import Scope
-from tenants.web import member_actor, run_member_action
 
 
 @member_required

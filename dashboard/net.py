@@ -5,6 +5,7 @@ import ipaddress
 from functools import lru_cache
 
 from django.conf import settings
+from django.http import HttpRequest
 
 FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
 
@@ -46,6 +47,11 @@ def client_ip(meta: dict) -> str | None:
     if len(forwarded) < hops:
         return remote
     return forwarded[-hops]
+
+
+def request_ip(request: HttpRequest) -> str:
+    """The client IP as the trusted proxy chain reports it: the IP rate limits count against."""
+    return client_ip(request.META) or "unknown"
 
 
 def user_agent(meta: dict) -> str:

@@ -1,11 +1,21 @@
-"""Rate limits: named budgets, counted in the shared cache with django-ratelimit's buckets.
+"""Rate limits: named budgets, counted in the shared cache in buckets whose keys are ours.
 
 Each request that spends a budget is counted against every identity it carries: the API key
-or signed-in user (the *principal*), its tenant, and the client IP (tenants.net.client_ip, so
-a forged X-Forwarded-For cannot pick a fresh bucket). The cache is Redis in services mode, so
-every server process counts in the same buckets; there one Lua script counts all of a
-request's buckets in a single round trip. The embedded default's local-memory cache is counted
-by django-ratelimit itself.
+or signed-in user (the *principal*), its tenant, and the client IP (the web layer finds it
+through the trusted proxy chain, so a forged X-Forwarded-For cannot pick a fresh bucket). The
+cache is Redis in services mode, so every server process counts in the same buckets; there one
+Lua script counts all of a request's buckets in a single round trip. The embedded default's
+local-memory cache is counted through Django's cache API, in the same keys.
+
+Buckets are fixed windows. A bucket's key is
+
+    aitrader:rl:<budget>:<scope>:<period>s:<identity digest>:<window start>
+
+(before the cache's own prefix and version): the budget's name, the scope (principal, tenant,
+ip, user_ip, email), the rate's period in seconds, the first 32 hex digits of the SHA-256 of
+the identity (e-mail addresses are neither valid cache-key text nor wanted in the store in
+clear) and the Unix time the window began, a multiple of the period. It lives until its window
+ends, plus EXPIRY_MARGIN_SECONDS.
 
 Budgets (per principal; a tenant gets four times that, an IP twice):
 
@@ -24,6 +34,7 @@ take the read API and the dashboards down with it; those are logged).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -33,17 +44,13 @@ from dataclasses import dataclass, field
 import redis
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
-from django.http import HttpRequest
-from django_ratelimit import core as ratelimit_core
-from django_ratelimit.core import get_usage
 from redis.commands.core import Script
 from redis.exceptions import RedisError
-from rest_framework.throttling import BaseThrottle
 
 from aitrader.errors import ServiceError
 from tenants.actors import Actor
-from tenants.net import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +61,11 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # A tenant pools many keys and members; an IP may front a few of them.
 SHARED_FACTORS = {"tenant": 4, "ip": 2}
 BURST_SECONDS = 10
+KEY_PREFIX = "aitrader:rl"
+# A bucket outlives its window a little, so a store whose clock runs slightly ahead of ours
+# does not drop a count the window still needs.
+EXPIRY_MARGIN_SECONDS = 5
+PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Cache OPTIONS that Django's Redis cache takes for itself rather than passing to redis-py.
 DJANGO_ONLY_OPTIONS = ("serializer", "pool_class", "parser_class")
 # How a refusal names the bucket that is full.
@@ -87,12 +99,18 @@ class RateLimitUnavailable(ServiceError):
     retry_after = 5
 
 
+def parse_rate(rate: str) -> tuple[int, int]:
+    """"50/10s" -> (50, 10): how many, and per how many seconds (units s, m, h, d)."""
+    count, _, period = rate.partition("/")
+    return int(count), int(period[:-1] or 1) * PERIOD_UNITS[period[-1]]
+
+
 @dataclass(frozen=True)
 class Budget:
     """How much of one kind of request each identity may make, and how a dead store acts."""
 
     name: str
-    rates: tuple[str, ...]  # per principal, in django-ratelimit's notation
+    rates: tuple[str, ...]  # per principal, as "count/[n]unit" (see parse_rate)
     fail_closed: bool
     label: str
     # How many times the principal's rates a wider scope (tenant, IP) gets.
@@ -140,6 +158,15 @@ def budget(name: str) -> Budget:
     return budgets[name]
 
 
+# --- Keys -------------------------------------------------------------------------------------
+
+def counter_key(budget_name: str, scope: str, identity: str, period: int,
+                window_start: int) -> str:
+    """The cache key of one bucket (the module docstring documents the scheme)."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return f"{KEY_PREFIX}:{budget_name}:{scope}:{period}s:{digest}:{window_start}"
+
+
 # --- Counting ---------------------------------------------------------------------------------
 
 SPEND, CHECK, COUNT = "spend", "check", "count"
@@ -156,12 +183,41 @@ class Usage:
 
 @dataclass(frozen=True)
 class Counter:
-    """One bucket: a budget's rate for one identity in one scope."""
+    """One bucket: a budget's rate for one identity in one scope, in the window of `now`."""
 
-    group: str
+    budget: str
     scope: str
     identity: str
     rate: str
+    now: int
+
+    @property
+    def limit(self) -> int:
+        return parse_rate(self.rate)[0]
+
+    @property
+    def period(self) -> int:
+        return parse_rate(self.rate)[1]
+
+    @property
+    def window_start(self) -> int:
+        return self.now - self.now % self.period
+
+    @property
+    def time_left(self) -> int:
+        return self.window_start + self.period - self.now
+
+    @property
+    def lifetime(self) -> int:
+        return self.time_left + EXPIRY_MARGIN_SECONDS
+
+    @property
+    def key(self) -> str:
+        return counter_key(self.budget, self.scope, self.identity, self.period,
+                           self.window_start)
+
+    def usage(self, count: int) -> Usage:
+        return Usage(count, self.limit, self.time_left)
 
     def is_full(self, usage: Usage, mode: str) -> bool:
         """Whether this usage refuses the request: past the limit once counted, at it when only
@@ -177,8 +233,9 @@ class StoreDown(Exception):
 
 def _counters(bucket: Budget, identities: Iterable[tuple[str, str]]) -> list[Counter]:
     """Every bucket the identities use, principal first, so the first full one is the
-    narrowest."""
-    return [Counter(f"aitrader:{bucket.name}:{scope}", scope, identity, rate)
+    narrowest. One clock reading for all, so a request's buckets share their windows."""
+    now = int(time.time())
+    return [Counter(bucket.name, scope, identity, rate, now)
             for scope, identity in identities for rate in bucket.rates_for(scope)]
 
 
@@ -188,28 +245,41 @@ def _first_full(mode: str, counters: list[Counter]) -> tuple[Counter, Usage] | N
     cache = caches[settings.RATELIMIT_USE_CACHE]
     if isinstance(cache, RedisCache):
         return _first_full_in_redis(cache, mode, counters)
-    return _first_full_in_cache(mode, counters)
+    return _first_full_in_cache(cache, mode, counters)
 
 
-def _first_full_in_cache(mode: str, counters: list[Counter]) -> tuple[Counter, Usage] | None:
-    """One django-ratelimit call per counter: the embedded default's local-memory cache."""
+def _first_full_in_cache(cache: BaseCache, mode: str,
+                         counters: list[Counter]) -> tuple[Counter, Usage] | None:
+    """One cache call or two per counter: the embedded default's local-memory cache."""
     for counter in counters:
         try:
-            usage = get_usage(None, group=counter.group, key=lambda _g, _r: counter.identity,
-                              rate=counter.rate, increment=mode != CHECK)
+            found = counter.usage(_cache_count(cache, mode, counter))
         except (RedisError, OSError) as error:
             raise StoreDown from error
-        # django-ratelimit reports a cache it could not read or write as limit 0.
-        if usage is None or usage["limit"] == 0:
-            raise StoreDown
-        found = Usage(usage["count"], usage["limit"], usage["time_left"])
         if counter.is_full(found, mode):
             return counter, found
     return None
 
 
-# Every counter of a request in one round trip: django-ratelimit would take three per counter
-# (add, exists, incr), about twenty for a read, which was most of a read's cost. KEYS are the
+def _cache_count(cache: BaseCache, mode: str, counter: Counter) -> int:
+    """The counter's count, after this request unless only checking: `add` opens a window,
+    `incr` counts in it. Raises StoreDown when the cache can neither add nor count."""
+    if mode == CHECK:
+        return int(cache.get(counter.key, 0))
+    if cache.add(counter.key, 1, counter.lifetime):
+        return 1
+    try:
+        return cache.incr(counter.key)
+    except ValueError:
+        # The key lapsed between the two calls (this request opens the window), or the cache
+        # answers neither (a memcached that is down): one more add tells which.
+        if cache.add(counter.key, 1, counter.lifetime):
+            return 1
+        raise StoreDown from None
+
+
+# Every counter of a request in one round trip: through the cache API it would take two
+# commands per counter, about twelve for a read, which was most of a read's cost. KEYS are the
 # counters in order; ARGV is the mode, then each counter's limit and lifetime. Returns the
 # 1-based index of the first full counter and its count, or {0, 0}.
 _COUNT_SCRIPT = """
@@ -232,25 +302,20 @@ return {0, 0}
 
 def _first_full_in_redis(cache: RedisCache, mode: str,
                          counters: list[Counter]) -> tuple[Counter, Usage] | None:
-    """All counters in one Lua script, atomically. The keys, windows and lifetimes are
-    django-ratelimit's own, so both paths count in the same buckets."""
-    keys, args, windows = [], [mode], []
+    """All counters in one Lua script, atomically, in the keys the cache path uses (with the
+    cache's prefix and version), so both paths count in the same buckets."""
+    keys = [cache.make_and_validate_key(counter.key) for counter in counters]
+    args: list[str | int] = [mode]
     for counter in counters:
-        limit, period = ratelimit_core._split_rate(counter.rate)
-        window = ratelimit_core._get_window(counter.identity, period)
-        raw_key = ratelimit_core._make_cache_key(counter.group, window, counter.rate,
-                                                 counter.identity, ratelimit_core.ALL)
-        keys.append(cache.make_and_validate_key(raw_key))
-        args += [limit, period + ratelimit_core.EXPIRATION_FUDGE]
-        windows.append((limit, window))
+        args += [counter.limit, counter.lifetime]
     try:
         index, count = _count_script()(keys=keys, args=args)
     except (RedisError, OSError) as error:
         raise StoreDown from error
     if not index:
         return None
-    limit, window = windows[index - 1]
-    return counters[index - 1], Usage(count, limit, window - int(time.time()))
+    counter = counters[index - 1]
+    return counter, counter.usage(count)
 
 
 _scripts: dict[str, Script] = {}
@@ -331,11 +396,6 @@ def count(bucket: Budget, identities: Iterable[tuple[str, str]]) -> None:
 
 # --- Who is asking ----------------------------------------------------------------------------
 
-def request_ip(request: HttpRequest) -> str:
-    """The client IP as the trusted proxy chain reports it."""
-    return client_ip(request.META) or "unknown"
-
-
 def actor_identities(actor: Actor | None, ip: str) -> list[tuple[str, str]]:
     """(scope, identity) pairs of an API or page caller: principal, tenant, then IP."""
     identities = []
@@ -388,122 +448,3 @@ def login_attempt_check(*, username: str, ip: str | None) -> None:
 def login_failure_count(*, username: str, ip: str | None) -> None:
     """Count one failed sign-in (or 2FA code, or re-entered password)."""
     count(budget(LOGIN), login_identities(username, ip))
-
-
-# --- The API: a DRF throttle that spends the request's budget ---------------------------------
-
-class ApiRateLimit(BaseThrottle):
-    """Spends the API request's budget (read, control, export or key creation) for its key
-    or user, tenant and IP. Runs after authentication, so the key is known, not guessed."""
-
-    def allow_request(self, request, view) -> bool:
-        match = getattr(request, "resolver_match", None)
-        name = route_budget(match.view_name if match else None, request.method, api=True)
-        actor = request.auth if isinstance(request.auth, Actor) else None
-        spend(budget(name), actor_identities(actor, request_ip(request)))
-        return True
-
-
-# --- /ws/live connection slots ------------------------------------------------------------------
-
-def ws_slot_limits() -> dict[str, int]:
-    """Open /ws/live connections allowed per user (or key) and per tenant."""
-    return {"user": settings.AITRADER_WS_MAX_PER_USER,
-            "tenant": settings.AITRADER_WS_MAX_PER_TENANT}
-
-
-class LocalSlots:
-    """Connection counts of this process: the embedded default has one server process."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def take(self, keys: dict[str, str], connection: str) -> bool:
-        limits = ws_slot_limits()
-        if any(self.counts.get(key, 0) >= limits[kind] for kind, key in keys.items()):
-            return False
-        for key in keys.values():
-            self.counts[key] = self.counts.get(key, 0) + 1
-        return True
-
-    def refresh(self, keys: dict[str, str], connection: str) -> None:
-        """Nothing expires in-process."""
-
-    def release(self, keys: dict[str, str], connection: str) -> None:
-        for key in keys.values():
-            self.counts[key] = max(0, self.counts.get(key, 0) - 1)
-
-
-# One sorted set per user and per tenant: member = connection id, score = when it lapses.
-# Checking and taking happen in one script, so two processes cannot both take the last slot;
-# a slot lapses unless its connection refreshes it, so a crashed process leaks nothing.
-_TAKE_SCRIPT = """
-local now = tonumber(ARGV[1])
-local lapse = tonumber(ARGV[2])
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[3 + i]) then return 0 end
-end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now + lapse, ARGV[3])
-  redis.call('EXPIRE', key, lapse + 60)
-end
-return 1
-"""
-
-
-class RedisSlots:
-    """Connection counts shared by every server process through Redis.
-
-    Raw Redis rather than the Django cache: a counter in the cache cannot tell which process
-    holds a slot, so a process that died would keep its slots forever; here each slot lapses
-    after three missed heartbeats.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.client = redis.Redis.from_url(url)
-        self.take_script = self.client.register_script(_TAKE_SCRIPT)
-
-    @staticmethod
-    def _lapse() -> int:
-        return 3 * settings.AITRADER_WS_HEARTBEAT_SECONDS
-
-    @staticmethod
-    def _now() -> float:
-        return time.time()
-
-    def take(self, keys: dict[str, str], connection: str) -> bool:
-        limits = ws_slot_limits()
-        redis_keys = [f"aitrader:ws:{key}" for key in keys.values()]
-        args = [self._now(), self._lapse(), connection, *(limits[kind] for kind in keys)]
-        return bool(self.take_script(keys=redis_keys, args=args))
-
-    def refresh(self, keys: dict[str, str], connection: str) -> None:
-        expires = self._now() + self._lapse()
-        pipe = self.client.pipeline()
-        for key in keys.values():
-            pipe.zadd(f"aitrader:ws:{key}", {connection: expires}, xx=True)
-        pipe.execute()
-
-    def release(self, keys: dict[str, str], connection: str) -> None:
-        pipe = self.client.pipeline()
-        for key in keys.values():
-            pipe.zrem(f"aitrader:ws:{key}", connection)
-        pipe.execute()
-
-
-_slots: dict[str, LocalSlots | RedisSlots] = {}
-
-
-def ws_slots() -> LocalSlots | RedisSlots:
-    """The slot counter: shared through Redis when REDIS_URL is set, else this process's."""
-    url = settings.REDIS_URL
-    if url not in _slots:
-        _slots[url] = RedisSlots(url) if url else LocalSlots()
-    return _slots[url]
-
-
-def ws_slot_keys(actor: Actor) -> dict[str, str]:
-    """The counters a live connection takes a slot in: its user (or key) and its tenant."""
-    who = f"user:{actor.user.pk}" if actor.user is not None else f"key:{actor.api_key.pk}"
-    return {"user": who, "tenant": f"tenant:{actor.tenant.pk}"}
