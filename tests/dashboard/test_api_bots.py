@@ -160,7 +160,7 @@ def test_the_free_plan_refuses_a_bot_on_a_live_account_naming_the_pro_plan(world
     assert not Bot.objects.exists()
 
 
-def test_the_pro_plan_allows_a_bot_on_a_live_account(world, control):
+def test_the_pro_plan_allows_a_bot_on_a_live_account(world, control, market):
     live = ExchangeAccount.objects.create(tenant=world.tenant_a, label="live",
                                           mode=TradingMode.LIVE, credential_ref="saved-keys")
     response = control.post(BOTS, _body(live), format="json")

@@ -52,7 +52,7 @@ def test_with_only_a_live_account_an_admin_gets_a_new_paper_account_by_default(w
     assert _selected_account(html) == "new-paper"
 
 
-def test_with_only_a_live_account_a_trader_must_pick_it_explicitly(world):
+def test_with_only_a_live_account_a_trader_must_pick_it_explicitly(world, market):
     live = _account(world.tenant_a, "Live", TradingMode.LIVE)
     trader = member_client(world.tenant_a, Role.TRADER)
     html = trader.get(reverse("dashboard:overview")).content.decode()

@@ -233,7 +233,7 @@ def test_a_live_round_trip_with_the_fee_in_btc_sells_exactly_what_it_holds(
     assert Trade.objects.get(bot=bot, status=Trade.Status.OPEN).amount == _position(bot)
 
 
-def test_a_live_buy_records_the_base_fee_and_the_stand_in_agrees(world, stand_in):
+def test_a_live_buy_records_the_base_fee_and_the_stand_in_agrees(world, market, stand_in):
     stand_in.set_balance("BTC", "0")
     bot = _live_bot(world.tenant_a)
     orders.order_submit(bot=bot, order=_order(bot, "buy", BOUGHT),
@@ -241,7 +241,7 @@ def test_a_live_buy_records_the_base_fee_and_the_stand_in_agrees(world, stand_in
     assert _position(bot) == HELD == stand_in.balance("BTC")[0]
 
 
-def test_a_live_buy_paying_its_fee_in_bnb_keeps_every_coin_bought(world, stand_in):
+def test_a_live_buy_paying_its_fee_in_bnb_keeps_every_coin_bought(world, market, stand_in):
     stand_in.set_balance("BTC", "0")
     stand_in.set_balance("BNB", "1")
     stand_in.pay_fees_with("BNB", "600")

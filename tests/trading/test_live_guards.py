@@ -22,6 +22,10 @@ ORDER_PATH = "/api/v3/order"
 TICKER_PATH = "/api/v3/ticker/24hr"
 
 
+# Live bots trade only on the exchange's own data: a stepping market stands in for it.
+pytestmark = pytest.mark.usefixtures("market")
+
+
 @pytest.fixture
 def alerts():
     """order_failed signals sent during the test."""

@@ -157,7 +157,7 @@ def test_reconciliation_records_a_stop_filled_while_ticks_were_down(world, marke
 
 # --- Moved and cancelled with the position ----------------------------------------------------
 
-def test_a_second_entry_replaces_the_stop_with_the_new_amount_and_level(world, stand_in):
+def test_a_second_entry_replaces_the_stop_with_the_new_amount_and_level(world, market, stand_in):
     bot = live_bot(world.tenant_a)
     exchange = live_exchange(bot.account)
     enter(bot, exchange, 1_700_000_000_000, "0.01")
@@ -185,7 +185,7 @@ def test_a_second_entry_replaces_the_stop_with_the_new_amount_and_level(world, s
 
 
 def test_close_all_cancels_the_resting_stop_before_selling(
-        world, stand_in, django_capture_on_commit_callbacks):
+        world, market, stand_in, django_capture_on_commit_callbacks):
     bot = live_bot(world.tenant_a)
     exchange = live_exchange(bot.account)
     enter(bot, exchange, 1_700_000_000_000, "0.01")
@@ -233,7 +233,7 @@ def test_a_target_touched_between_candles_cancels_the_stop_and_sells_once(
     assert Trade.objects.for_tenant(world.tenant_a).get(bot=bot).exit_reason == "take_profit"
 
 
-def test_without_a_stop_loss_nothing_rests(world, stand_in):
+def test_without_a_stop_loss_nothing_rests(world, market, stand_in):
     bot = live_bot(world.tenant_a)
     Bot.objects.filter(pk=bot.pk).update(risk={"stop_loss_pct": None})
     bot.refresh_from_db()
@@ -286,7 +286,7 @@ def test_a_paper_bots_page_says_the_platform_watches_its_stop(world, client, mar
     assert api.get(f"/api/v1/bots/{bot.pk}/").json()["stop_loss_rests_at"] == "platform"
 
 
-def test_a_live_bots_page_shows_its_resting_stop(world, client, stand_in):
+def test_a_live_bots_page_shows_its_resting_stop(world, client, market, stand_in):
     bot = live_bot(world.tenant_a)
     exchange = live_exchange(bot.account)
     enter(bot, exchange, 1_700_000_000_000, "0.01")

@@ -107,6 +107,14 @@ def _market_went_back(bot: Bot, batch: TickBatch, newest: int) -> TickOutcome:
     return TickOutcome(bot.pk, "paused", reason)
 
 
+def _live_on_replay(bot: Bot, batch: TickBatch, refusal: str) -> TickOutcome:
+    """A live bot whose feed is a replay of sample candles (the server's market data source
+    changed under it) is paused before it reads a candle, so no order leaves on them."""
+    bot_services.bot_auto_pause(bot=bot, reason=refusal)
+    batch.finish(bot, next_tick_at=batch.now + IDLE_RECHECK)
+    return TickOutcome(bot.pk, "paused", refusal)
+
+
 def _no_new_candle(bot: Bot, batch: TickBatch, snapshot: MarketSnapshot,
                    breakers: BreakerSettings) -> TickOutcome:
     lag = snapshot.age_ms(snapshot.now_ms)

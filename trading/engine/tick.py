@@ -34,6 +34,7 @@ from trading.engine.failures import (
     _errors_forgiven,
     _failed_tick,
     _failure_text,
+    _live_on_replay,
     _market_down,
     _market_went_back,
     _money_out_of_range,
@@ -58,9 +59,9 @@ from trading.engine.order_flow import (
     _sync_pending,
 )
 from trading.engine.strategy_signals import _missed_signals, _walk_state
-from trading.exchanges.factory import exchange_for
+from trading.exchanges.factory import exchange_for, replayed_data_refusal
 from trading.marketdata import MarketDataUnavailable, MarketSnapshot
-from trading.models import Bot, Position, Thought
+from trading.models import Bot, Position, Thought, TradingMode
 from trading.services import bots as bot_services
 from trading.services import engine_records, manual
 
@@ -97,6 +98,10 @@ def _guarded_tick(bot: Bot, batch: TickBatch) -> TickOutcome:
 
 
 def _tick(bot: Bot, batch: TickBatch) -> TickOutcome:
+    if bot.account.mode == TradingMode.LIVE:
+        refusal = replayed_data_refusal(bot.account.exchange_id)
+        if refusal is not None:
+            return _live_on_replay(bot, batch, refusal)
     breakers = BreakerSettings.from_overrides(bot.breakers)
     try:
         snapshot = bot_market_snapshot(bot)

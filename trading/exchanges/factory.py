@@ -63,6 +63,15 @@ def _build_source(exchange_id: str):
     return WallClockSource(exchange_id)
 
 
+def replayed_data_refusal(exchange_id: str) -> str | None:
+    """Why a live account on `exchange_id` may not trade on this server's market data (it
+    replays sample candles), or None when the data is the exchange's own."""
+    if not getattr(market_source(exchange_id), "replays_samples", False):
+        return None
+    return ("live trading needs the exchange's own market data, and this server replays "
+            "sample candles (set AITRADER_MARKET_DATA_SOURCE=exchange)")
+
+
 def replayed_since_first_start() -> int:
     """One-minute candles replayed since this installation first started its replay.
 

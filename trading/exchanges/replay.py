@@ -84,6 +84,10 @@ class ReplayExchange:
     timeframe. Past the end of the data every candle is closed and nothing new arrives.
     """
 
+    # Sample candles, not a market: live accounts refuse to trade on them (see
+    # trading.services.guards.require_real_market_data).
+    replays_samples = True
+
     def __init__(self, sources: Mapping[tuple[str, str], str | Path | Candles],
                  clock: ReplayClock | None = None, *, exchange_id: str = "replay") -> None:
         if not sources:

@@ -32,6 +32,7 @@ from trading.exchanges.live_clients import require_credentials
 from trading.models import Bot, Thought, TradingMode
 from trading.services.accounts import exchange_account_create, paper_account_free_label
 from trading.services.engine_records import thought_record
+from trading.services.guards import require_real_market_data
 from trading.signals import bot_auto_paused, bot_drift_found
 from trading.tasks import close_all_task
 
@@ -64,9 +65,7 @@ def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symb
     actor.require(Scope.CONTROL)
     account = selectors.exchange_account_get(tenant=tenant, account_id=account_id)
     plan_check_count(tenant.plan, "max_bots", selectors.bot_running_count(tenant=tenant))
-    if account.mode == TradingMode.LIVE:
-        plan_require_feature(tenant.plan, "live_trading")
-        require_credentials(account)
+    _require_live_ready(tenant, account)
     symbol = symbol.strip().upper()
     cleaned = _validate_config(strategy=strategy, parameters=parameters or {}, preset=preset,
                                risk=risk or {}, timeframe=timeframe, symbol=symbol,
@@ -86,6 +85,16 @@ def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symb
                  details={"strategy": strategy, "symbol": symbol, "mode": account.mode})
     _publish_status(bot)
     return bot
+
+
+def _require_live_ready(tenant: Tenant, account) -> None:
+    """A bot may trade on a live account only when the plan allows live trading, the account
+    holds keys and the market data is the exchange's own (never replayed samples)."""
+    if account.mode != TradingMode.LIVE:
+        return
+    plan_require_feature(tenant.plan, "live_trading")
+    require_credentials(account)
+    require_real_market_data(exchange_id=account.exchange_id)
 
 
 @transaction.atomic
@@ -142,9 +151,7 @@ def _apply_market_changes(tenant: Tenant, bot: Bot, changes: dict[str, Any]) -> 
                        f"{problem}. Close all first.")
     if "account_id" in moved:
         account = selectors.exchange_account_get(tenant=tenant, account_id=moved["account_id"])
-        if account.mode == TradingMode.LIVE:
-            plan_require_feature(tenant.plan, "live_trading")
-            require_credentials(account)
+        _require_live_ready(tenant, account)
         bot.account = account
     for field, value in moved.items():
         setattr(bot, field, value)
@@ -201,6 +208,7 @@ def _check_plan_allows_running(tenant: Tenant, bot: Bot) -> None:
     """A resume must fit the plan as it is now (a downgrade paused bots for this reason)."""
     if bot.account.mode == TradingMode.LIVE:
         plan_require_feature(tenant.plan, "live_trading")
+        require_real_market_data(exchange_id=bot.account.exchange_id)
     plan_check_count(tenant.plan, "max_bots", selectors.bot_running_count(tenant=tenant))
 
 

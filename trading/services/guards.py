@@ -28,6 +28,23 @@ class LiveOrderRefused(ValidationFailed):
     code = "live_order_refused"
 
 
+class ReplayedMarketData(ValidationFailed):
+    """A live account was asked to trade while this server replays sample candles."""
+
+    code = "replayed_market_data"
+
+
+def require_real_market_data(*, exchange_id: str) -> None:
+    """Raise ReplayedMarketData when a live bot on `exchange_id` would trade on replayed
+    samples: prices that never happened must never move a customer's money."""
+    # Imported here: the factory imports the paper exchange, which imports this module.
+    from trading.exchanges.factory import replayed_data_refusal
+
+    refusal = replayed_data_refusal(exchange_id)
+    if refusal is not None:
+        raise ReplayedMarketData(f"This bot cannot trade live: {refusal}.", field="account_id")
+
+
 def live_order_check(*, bot: Bot, side: str, amount: Decimal, price: Decimal | None,
                      symbol: str | None = None) -> None:
     """Raise LiveOrderRefused (logged and alerted) unless the order fits the bot's guards.
