@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from aitrader.errors import ServiceError
+from dashboard.post_only import post_only
 from dashboard.views import member_required
 from dashboard.web import member_actor
 from tenants.billing import services as billing
@@ -40,7 +41,7 @@ def _to_stripe(request: HttpRequest, service, **kwargs) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:settings")
 def billing_checkout(request: HttpRequest) -> HttpResponse:
     """Owner chose a plan: go to Stripe Checkout (back to Settings either way)."""
     return _to_stripe(request, billing.billing_checkout_start,
@@ -51,7 +52,7 @@ def billing_checkout(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:settings")
 def billing_portal(request: HttpRequest) -> HttpResponse:
     """Owner manages cards, cancellation and invoices at Stripe's Customer Portal."""
     return _to_stripe(request, billing.billing_portal_start,

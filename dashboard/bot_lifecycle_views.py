@@ -9,11 +9,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
 
 from aitrader.errors import NotFound, ServiceError
 from dashboard.forms import BotEditForm
-from dashboard.views import _bot_control, _bot_or_404, member_required, render_bot_detail
+from dashboard.post_only import post_only
+from dashboard.views import (
+    _bot_check,
+    _bot_control,
+    _bot_or_404,
+    member_required,
+    render_bot_detail,
+)
 from dashboard.web import member_actor
 from trading.core.strategies import get_strategy
 from trading.services import bot_lifecycle as lifecycle
@@ -29,7 +35,7 @@ def _submitted_parameters(request: HttpRequest, strategy_key: str) -> dict[str, 
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_edit(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Save the edit form: settings at once, market and candle only while flat."""
     bot = _bot_or_404(request, bot_id)
@@ -53,7 +59,7 @@ def bot_edit(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_duplicate(request: HttpRequest, bot_id: int) -> HttpResponse:
     """A paused copy; the page of the copy opens."""
     bot = _bot_or_404(request, bot_id)
@@ -69,7 +75,7 @@ def bot_duplicate(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_stop(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Stop a flat bot."""
     return _bot_control(request, bot_id, lifecycle.bot_stop,
@@ -77,7 +83,7 @@ def bot_stop(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_archive(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Stop and archive a flat bot; it leaves the overview, its page stays."""
     return _bot_control(request, bot_id, lifecycle.bot_archive,
@@ -85,7 +91,7 @@ def bot_archive(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_unarchive(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Back on the overview, stopped."""
     return _bot_control(request, bot_id, lifecycle.bot_unarchive,
@@ -93,7 +99,7 @@ def bot_unarchive(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_delete(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Delete an archived bot that never traded; back to the overview."""
     bot = _bot_or_404(request, bot_id)
@@ -107,7 +113,7 @@ def bot_delete(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_manual(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Enter now, exit now (a share) or cancel an order: the next tick carries it out."""
     bot = _bot_or_404(request, bot_id)

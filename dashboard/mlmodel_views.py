@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
+from dashboard.post_only import post_only
 from dashboard.views import member_required
 from dashboard.web import member_actor, run_member_action
 from mlmodels import selectors as ml_selectors
@@ -30,7 +30,7 @@ def _lifecycle(request: HttpRequest, model_id: int, service: Callable, done: str
 
 
 @member_required
-@require_POST
+@post_only("dashboard:models")
 def model_promote(request: HttpRequest, model_id: int) -> HttpResponse:
     """Make a model the active one of its market; bots on ml_signal use it from now on."""
     return _lifecycle(request, model_id, ml_services.mlmodel_promote,
@@ -38,7 +38,7 @@ def model_promote(request: HttpRequest, model_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:models")
 def model_retire(request: HttpRequest, model_id: int) -> HttpResponse:
     """Retire a model; bots that used it hold until another model is active."""
     return _lifecycle(request, model_id, ml_services.mlmodel_retire, "{model} is retired.")

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from aitrader.bounded_input import InputRefused, json_loads_bounded
 from aitrader.errors import ServiceError
+from dashboard.post_only import post_only
 from dashboard.web import member_actor, run_member_action
 from notifications import selectors, services, transport
 from notifications.models import AlertKind
@@ -30,6 +31,8 @@ from tenants.models import Role
 
 logger = logging.getLogger(__name__)
 MAX_UPDATE_BYTES = 1_000_000
+# The session key that carries a new link code from its POST to the one page that shows it.
+LINK_CODE_SESSION = "telegram_link_code_once"
 
 
 def _page(request: HttpRequest, *, code: str | None = None, status: int = 200) -> HttpResponse:
@@ -53,11 +56,12 @@ def telegram_settings(request: HttpRequest) -> HttpResponse:
     """Linked chats, the alert switches and (for admins) the Link Telegram button."""
     if request.membership is None:
         return redirect("dashboard:overview")
-    return _page(request)
+    # A code minted by the POST before is shown once: popped, so a reload shows it no more.
+    return _page(request, code=request.session.pop(LINK_CODE_SESSION, None))
 
 
 @login_required
-@require_POST
+@post_only("notifications:telegram_settings")
 def telegram_link_code(request: HttpRequest) -> HttpResponse:
     """Mint a one-time code and show it with its deep link (rendered once, never stored)."""
     if request.membership is None:
@@ -67,11 +71,13 @@ def telegram_link_code(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("notifications:telegram_settings")
-    return _page(request, code=code)
+    # Redirect, so a reload mints nothing; the session carries the code to the next page.
+    request.session[LINK_CODE_SESSION] = code
+    return redirect("notifications:telegram_settings")
 
 
 @login_required
-@require_POST
+@post_only("notifications:telegram_settings")
 def telegram_unlink(request: HttpRequest, link_id: int) -> HttpResponse:
     """Unlink one chat of the current tenant (another tenant's chat is a 404)."""
     if request.membership is None:
@@ -82,7 +88,7 @@ def telegram_unlink(request: HttpRequest, link_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@post_only("notifications:telegram_settings")
 def notification_settings(request: HttpRequest) -> HttpResponse:
     """Save the alert switches (a checkbox left out means off)."""
     if request.membership is None:

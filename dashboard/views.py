@@ -16,7 +16,6 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
 from aitrader.errors import Forbidden, NotFound, ServiceError
 from dashboard import selectors as page_selectors
@@ -31,6 +30,7 @@ from dashboard.forms import (
     PaperAccountForm,
     strategy_parameters,
 )
+from dashboard.post_only import post_only
 from dashboard.web import member_actor, run_member_action
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
@@ -76,6 +76,11 @@ def _bot_or_404(request: HttpRequest, bot_id: int) -> Bot:
         return selectors.bot_get(tenant=request.tenant, bot_id=bot_id)
     except NotFound:
         raise Http404("No such bot.") from None
+
+
+def _bot_check(request: HttpRequest, kwargs: dict) -> None:
+    """A GET on a bot's action: another tenant's bot is a 404 before any redirect."""
+    _bot_or_404(request, kwargs["bot_id"])
 
 
 def _account_or_404(request: HttpRequest, account_id: int):
@@ -141,7 +146,7 @@ def _submitted_params(request: HttpRequest) -> dict:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:overview")
 def bot_new(request: HttpRequest) -> HttpResponse:
     """Create a bot from the overview form; paper unless a live account is chosen."""
     form = _bot_form(request, request.POST)
@@ -245,7 +250,7 @@ def _bot_control(request: HttpRequest, bot_id: int, service: Callable, done: str
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_pause(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Pause: the bot keeps its position and places nothing until resumed."""
     return _bot_control(request, bot_id, bot_services.bot_pause,
@@ -253,14 +258,14 @@ def bot_pause(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_resume(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Resume a paused bot."""
     return _bot_control(request, bot_id, bot_services.bot_resume, "{name} is running again.")
 
 
 @member_required
-@require_POST
+@post_only("dashboard:bot_detail", kwargs=("bot_id",), check=_bot_check)
 def bot_close_all(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Pause the bot and queue the sale of its position (retried until it is sold)."""
     return _bot_control(request, bot_id, bot_services.bot_close_all,
@@ -390,7 +395,7 @@ def _attach_credentials_forms(accounts: list, refused: CredentialsForm | None,
 
 @never_cache  # the response shows a new key once; no cache may keep it
 @member_required
-@require_POST
+@post_only("dashboard:settings")
 def api_key_create(request: HttpRequest) -> HttpResponse:
     """Mint a key, then redirect: the next page shows it once (a reload mints nothing)."""
     form = ApiKeyForm(request.POST)
@@ -408,7 +413,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:settings")
 def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     """Revoke a key; programs using it get 401 from the next request."""
     run_member_action(request, tenant_services.api_key_revoke, key_id=key_id,
@@ -417,7 +422,7 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:settings")
 def exchange_account_new(request: HttpRequest) -> HttpResponse:
     """Add a paper account."""
     form = PaperAccountForm(request.POST)
@@ -429,7 +434,7 @@ def exchange_account_new(request: HttpRequest) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:settings")
 def live_account_new(request: HttpRequest) -> HttpResponse:
     """Add a live account (plan permitting); its keys are set next, on its row."""
     form = LiveAccountForm(request.POST, prefix="live")
@@ -455,7 +460,7 @@ def _create_account(request: HttpRequest, form, mode: str):
 
 @never_cache  # the refused form is rendered again; no cache may keep what was typed
 @member_required
-@require_POST
+@post_only("dashboard:settings")
 def credentials_save(request: HttpRequest, account_id: int) -> HttpResponse:
     """Verify an account's keys at the exchange and keep them in the vault (admin+, password
     re-entered). The secret and password are never rendered back."""
@@ -483,7 +488,7 @@ def credentials_save(request: HttpRequest, account_id: int) -> HttpResponse:
 
 
 @member_required
-@require_POST
+@post_only("dashboard:settings")
 def credentials_remove(request: HttpRequest, account_id: int) -> HttpResponse:
     """Delete an account's keys from the vault (admin+); one step, for a key that leaked."""
     run_member_action(request, exchange_credentials_remove, account_id=account_id,

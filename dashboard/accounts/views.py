@@ -26,6 +26,7 @@ from dashboard.accounts.forms import (
 from dashboard.accounts.qr import qr_svg
 from dashboard.middleware import SESSION_TENANT_KEY
 from dashboard.net import client_ip, user_agent
+from dashboard.post_only import post_only
 from dashboard.web import (
     forget_second_factor,
     member_actor,
@@ -164,7 +165,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@post_only("dashboard:overview")
 def switch_tenant(request: HttpRequest) -> HttpResponse:
     tenant_id = object_id(request.POST.get("tenant"))
     membership = membership_get_for_user(user=request.user, tenant_id=tenant_id)
@@ -203,7 +204,7 @@ def members(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@post_only("members")
 def member_change_role(request: HttpRequest, membership_id: int) -> HttpResponse:
     form = RoleForm(request.POST)
     if request.membership is None or not form.is_valid():
@@ -215,7 +216,7 @@ def member_change_role(request: HttpRequest, membership_id: int) -> HttpResponse
 
 
 @login_required
-@require_POST
+@post_only("members")
 def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
     if request.membership is not None:
         run_member_action(request, services.membership_remove, membership_id=membership_id,
