@@ -39,7 +39,8 @@ SMA_CONFIG = BacktestConfig(strategy="sma_cross", params={"fast": 2, "slow": 3},
 def test_report_has_the_contract_keys_and_is_strict_json():
     report = run_backtest(random_walk_candles(2000, seed=1), SMA_CONFIG)
     assert set(report) == {"config", "period", "metrics", "definitions", "exit_reasons",
-                           "monthly", "trades", "equity", "lookahead", "pause"}
+                           "monthly", "trades", "equity", "lookahead", "pause", "pairs",
+                           "daily", "drawdowns"}
     assert {"trades", "final_equity", "return_pct", "max_drawdown_pct", "sharpe", "sortino",
             "calmar", "win_rate_pct", "profit_factor", "exposure_pct",
             "buy_hold_return_pct"} <= set(report["metrics"])

@@ -108,7 +108,8 @@ def backtest_run_execute(*, tenant_id: int, run_id: int) -> BacktestRun:
                                  start_ms=run.config.get("start_ms"),
                                  end_ms=run.config.get("end_ms"))
         config = _config(run.strategy, run.parameters, run.config)
-        report = run_backtest(candles, config, progress=lambda p: _progress(run, p))
+        report = run_backtest(candles, config, progress=lambda p: _progress(run, p),
+                              pair=run.symbol)
     except ServiceError as exc:
         return _set(run, status=BacktestRun.Status.FAILED, error=exc.message,
                     finished_at=timezone.now())

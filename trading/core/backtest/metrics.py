@@ -30,6 +30,12 @@ def finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def iso_times(timestamps: np.ndarray) -> list[str]:
+    """ISO-8601 UTC strings ("2024-01-01T00:00:00Z") for epoch-ms timestamps, vectorised."""
+    moments = np.asarray(timestamps, dtype=np.int64).astype("datetime64[ms]")
+    return np.datetime_as_string(moments, unit="s", timezone="UTC").tolist()
+
+
 def median_candle_gap_ms(timestamps: np.ndarray) -> int:
     """The candle length: the median gap between timestamps (0 for a single candle)."""
     if timestamps.shape[0] < 2:
@@ -115,6 +121,13 @@ def metric_definitions(period_ms: float) -> dict[str, str]:
                          "starting equity; their sum divided by the days of the run, over "
                          "the population standard deviation of these per-trade returns, "
                          "× √365.",
+        "days": "Best and worst day, winning, losing and draw days: the change of equity "
+                f"over each {'UTC day' if daily else 'candle'} (open positions at their "
+                "close), so a flat day without a position is a draw.",
+        "balance": "Min and max balance, as freqtrade: the starting cash plus the running "
+                   "sum of closed trades' profit, after each trade.",
+        "drawdown_abs": "Absolute drawdown: the largest fall of equity in money from a "
+                        "running peak; it starts at that peak and ends at the trough.",
     }
 
 
@@ -163,6 +176,76 @@ def pnl_pct(trades: TradeLog) -> np.ndarray:
     return trades.pnl / trades.invested * 100.0
 
 
+def holding_hours(trades: TradeLog, timestamps: np.ndarray) -> np.ndarray:
+    """How long each trade was held, in hours: entry candle's open to exit candle's open."""
+    return (timestamps[trades.exit_index] - timestamps[trades.entry_index]) / 3_600_000
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.shape[0] else None
+
+
+def absolute_drawdown(timestamps: np.ndarray, equity: np.ndarray,
+                      start_equity: float) -> dict[str, float | str | None]:
+    """freqtrade's absolute drawdown: the largest fall of equity in money from a running peak
+    (the starting cash is the first peak), with the peak (high), the trough (low) and when
+    each was (drawdown_start, drawdown_end). Zero with no times when equity never falls."""
+    peaks = np.maximum.accumulate(np.maximum(equity, start_equity))
+    falls = peaks - equity
+    trough = int(np.argmax(falls))
+    depth = float(falls[trough])
+    if not depth > 0:
+        return {"max_drawdown_abs": 0.0, "max_drawdown_high": None, "max_drawdown_low": None,
+                "drawdown_start": None, "drawdown_end": None}
+    high = float(peaks[trough])
+    reached = np.flatnonzero(equity[:trough + 1] >= high)
+    peak = int(reached[-1]) if reached.shape[0] else 0  # 0: the peak was the starting cash
+    start, end = iso_times(timestamps[[peak, trough]])
+    return {"max_drawdown_abs": depth, "max_drawdown_high": high,
+            "max_drawdown_low": float(equity[trough]), "drawdown_start": start,
+            "drawdown_end": end}
+
+
+def day_metrics(returns: np.ndarray) -> dict[str, float | int | None]:
+    """Best and worst day and how many days won, lost or stayed flat, from the equity's
+    return over each day (each candle, for candles longer than a day)."""
+    count = returns.shape[0]
+    return {"best_day_pct": finite(returns.max() * 100.0) if count else None,
+            "worst_day_pct": finite(returns.min() * 100.0) if count else None,
+            "winning_days": int((returns > 0).sum()), "losing_days": int((returns < 0).sum()),
+            "draw_days": int((returns == 0).sum())}
+
+
+def balance_range(trades: TradeLog, start_equity: float) -> tuple[float | None, float | None]:
+    """freqtrade's min and max balance: the starting cash plus the running sum of closed
+    trades' P&L, lowest and highest after any trade; None without trades."""
+    if len(trades) == 0:
+        return None, None
+    running = start_equity + np.cumsum(trades.pnl)
+    return float(running.min()), float(running.max())
+
+
+def stake_metrics(trades: TradeLog, timestamps: np.ndarray,
+                  start_equity: float) -> dict[str, float | None]:
+    """Median trade, average stake, volume traded, trades a day, holding time of winners and
+    losers, min and max balance: the rest of freqtrade's summary, for closed trades."""
+    count = len(trades)
+    hours = holding_hours(trades, timestamps)
+    days = span_ms(timestamps) / DAY_MS
+    balance_min, balance_max = balance_range(trades, start_equity)
+    return {
+        "median_trade_pct": float(np.median(pnl_pct(trades))) if count else None,
+        "median_trade_pnl": float(np.median(trades.pnl)) if count else None,
+        "avg_stake": _mean_or_none(trades.invested),
+        # bought and sold value, fees not included
+        "total_volume": float((trades.units * (trades.entry_price + trades.exit_price)).sum()),
+        "trades_per_day": count / days if days > 0 else None,
+        "winner_holding_avg_hours": _mean_or_none(hours[trades.pnl > 0]),
+        "loser_holding_avg_hours": _mean_or_none(hours[trades.pnl < 0]),
+        "balance_min": balance_min, "balance_max": balance_max,
+    }
+
+
 def trade_metrics(trades: TradeLog, timestamps: np.ndarray) -> dict[str, float | int | None]:
     """Win rate, profit factor, expectancy, best/worst, durations, streaks of closed trades."""
     count = len(trades)
@@ -170,7 +253,7 @@ def trade_metrics(trades: TradeLog, timestamps: np.ndarray) -> dict[str, float |
     wins, losses = pnl > 0, pnl < 0
     gross_profit, gross_loss = float(pnl[wins].sum()), float(-pnl[losses].sum())
     percents = pnl_pct(trades)
-    hours = (timestamps[trades.exit_index] - timestamps[trades.entry_index]) / 3_600_000
+    hours = holding_hours(trades, timestamps)
     return {
         "trades": count, "wins": int(wins.sum()), "losses": int(losses.sum()),
         "draws": int(count - wins.sum() - losses.sum()),
@@ -225,6 +308,8 @@ def equity_metrics(candles: Candles, result: SimulationResult,
         "calmar": finite(cagr / drawdown) if cagr is not None and drawdown > 0 else None,
         "exposure_pct": result.exposure_candles / len(candles) * 100.0,
         "days": span / DAY_MS, "candles": len(candles),
+        **absolute_drawdown(timestamps, equity, start_equity),
+        **day_metrics(returns),
     }
 
 
@@ -235,6 +320,7 @@ def all_metrics(candles: Candles, result: SimulationResult,
     with np.errstate(divide="ignore", invalid="ignore"):
         metrics = equity_metrics(candles, result, start_equity)
         metrics.update(trade_metrics(result.trades.closed(), candles.timestamp))
+        metrics.update(stake_metrics(result.trades.closed(), candles.timestamp, start_equity))
         metrics["sharpe_trades"] = trade_sharpe(result.trades.closed(), start_equity,
                                                 span_ms(candles.timestamp))
     metrics["fees_paid"] = float(result.trades.fees.sum())

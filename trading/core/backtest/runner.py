@@ -24,8 +24,9 @@ MIN_CANDLES = 2
 
 
 def run_backtest(candles: Candles, config: BacktestConfig,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """Validate `config`, simulate with the fast path, check lookahead, return the report.
+                 progress: Progress | None = None, *, pair: str = "") -> dict[str, Any]:
+    """Validate `config`, simulate with the fast path, check lookahead, return the report
+    (`pair` names the market in its per-pair table).
 
     `progress(percent)` is called with 0..100 as stages finish. Raises ValidationFailed for a
     bad config or too few candles.
@@ -48,7 +49,7 @@ def run_backtest(candles: Candles, config: BacktestConfig,
             progress=lambda done: report_progress(
                 _SIMULATION_DONE + done * (_LOOKAHEAD_DONE - _SIMULATION_DONE)))
     report_progress(_LOOKAHEAD_DONE)
-    report = build_report(candles, result, resolved, lookahead)
+    report = build_report(candles, result, resolved, lookahead, pair=pair)
     report_progress(100.0)
     return report
 
