@@ -22,6 +22,9 @@ app.conf.beat_schedule = {
     "schedule-due-bots": {"task": "trading.tasks.schedule_due_bots", "schedule": 2.0},
     # Shared market data: one fetch per feed per candle, ahead of the ticks that read it.
     "refresh-market-data": {"task": "trading.tasks.refresh_market_data", "schedule": 5.0},
+    # The markets and timeframes each exchange lists (bot forms and checks), once an hour.
+    "refresh-market-catalogues": {"task": "trading.tasks.refresh_market_catalogues",
+                                  "schedule": 3600.0},
     # Live accounts: import missed fills, compare holdings with the ledger, safe-stop on drift.
     "reconcile-live-accounts": {"task": "trading.tasks.reconcile_live_accounts",
                                 "schedule": 60.0},

@@ -20,6 +20,7 @@ from dashboard.apis.ledger import (
     ThoughtViewSet,
     TradeViewSet,
 )
+from dashboard.apis.markets import MarketCatalogueApi
 from dashboard.apis.me import MeApi
 from dashboard.apis.members import InvitationViewSet, MemberViewSet
 from dashboard.apis.mlmodels import MLModelViewSet
@@ -47,6 +48,7 @@ router.register("telegram/links", TelegramLinkViewSet, basename="telegram-link")
 urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
     path("strategies/", StrategyListApi.as_view(), name="strategies"),
+    path("markets/", MarketCatalogueApi.as_view(), name="markets"),
     path("export/trades.csv", TradeExportApi.as_view(), name="export-trades"),
     path("exchange-accounts/<int:pk>/credentials/",
          ExchangeCredentialsApi.as_view({"post": "create", "delete": "destroy"}),

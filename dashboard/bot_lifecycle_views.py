@@ -11,12 +11,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from aitrader.errors import NotFound, ServiceError
-from dashboard.forms import BotEditForm
 from dashboard.post_only import post_only
 from dashboard.views import (
     _bot_check,
     _bot_control,
     _bot_or_404,
+    edit_form_for,
     member_required,
     render_bot_detail,
 )
@@ -39,7 +39,7 @@ def _submitted_parameters(request: HttpRequest, strategy_key: str) -> dict[str, 
 def bot_edit(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Save the edit form: settings at once, market and candle only while flat."""
     bot = _bot_or_404(request, bot_id)
-    form = BotEditForm.for_bot(bot, request.POST)
+    form = edit_form_for(bot, request.POST)
     if form.is_valid():
         changes = {**form.cleaned_data,
                    "parameters": {**bot.parameters,

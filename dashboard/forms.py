@@ -6,11 +6,13 @@ A browser without JavaScript sends none, and the strategy's defaults apply.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.http import QueryDict
+from django.utils.html import format_html, format_html_join
 
 from tenants.models import Scope
 from trading.core import money
@@ -22,8 +24,42 @@ from trading.services.accounts import SUPPORTED_EXCHANGES
 PARAM_PREFIX = "param_"
 NEW_PAPER_ACCOUNT = "new-paper"
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
-TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 BACKTEST_TIMEFRAMES = ("1m", "1h")  # the stored sample histories
+
+
+class DatalistInput(forms.TextInput):
+    """A text input suggesting `options` (an exchange lists thousands of markets: a select
+    would be a wall; any other text is still sent, and the service names what is wrong)."""
+
+    def __init__(self, options: Sequence[str] = (), attrs: dict | None = None) -> None:
+        super().__init__(attrs)
+        self.options = list(options)
+
+    def render(self, name: str, value: Any, attrs: dict | None = None,
+               renderer: Any = None) -> str:
+        list_id = f"{(attrs or {}).get('id') or name}-options"
+        field = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}">', ((o,) for o in self.options))
+        return format_html('{}<datalist id="{}">{}</datalist>', field, list_id, options)
+
+
+class MarketFields(forms.Form):
+    """Market and candle fields offered from the catalogue of the tenant's exchanges
+    (trading.services.market.market_offer); the bot service checks the chosen pair against
+    the account's own exchange, on every surface."""
+
+    symbol = forms.CharField(max_length=30, label="Market", widget=DatalistInput())
+    timeframe = forms.ChoiceField(label="Candle")
+
+    def offer_markets(self, offer: tuple[list[str], list[str]], *,
+                      current_timeframe: str | None = None) -> None:
+        """Suggest `offer`'s symbols and choose among its timeframes (a bot's own
+        timeframe stays choosable even if the catalogue no longer lists it)."""
+        symbols, timeframes = offer
+        self.fields["symbol"].widget.options = symbols
+        if current_timeframe and current_timeframe not in timeframes:
+            timeframes = [current_timeframe, *timeframes]
+        self.fields["timeframe"].choices = [(t, t) for t in timeframes]
 
 
 def _strategy_choices() -> list[tuple[str, str]]:
@@ -53,24 +89,25 @@ def strategy_parameters(data: QueryDict, strategy: str) -> dict[str, str]:
     return values
 
 
-class BotForm(forms.Form):
+class BotForm(MarketFields):
     """A new bot: paper by default, on an existing account or a new paper account."""
 
     name = forms.CharField(max_length=80, label="Bot name")
     account = forms.ChoiceField(label="Exchange account")
-    symbol = forms.ChoiceField(choices=[(s, s) for s in SYMBOLS], initial="BTC/USDT",
-                               label="Market")
-    timeframe = forms.ChoiceField(choices=[(t, t) for t in TIMEFRAMES], initial="1m",
-                                  label="Candle")
     strategy = forms.ChoiceField(choices=_strategy_choices, initial="sma_cross")
     preset = forms.ChoiceField(choices=_preset_choices, initial="balanced", label="Risk preset")
     capital = forms.DecimalField(**money.CAPITAL.field_kwargs(), initial=Decimal("1000"),
                                  label="Capital (quote currency)",
                                  help_text=money.CAPITAL.describe().capitalize() + ".")
 
+    field_order = ("name", "account", "symbol", "timeframe", "strategy", "preset", "capital")
+
     def __init__(self, *args: Any, accounts=(), can_add_account: bool = False,
-                 **kwargs: Any) -> None:
+                 offer: tuple[list[str], list[str]] = ([], ["1m"]), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.offer_markets(offer)
+        self.fields["symbol"].initial = "BTC/USDT" if "BTC/USDT" in offer[0] else None
+        self.fields["timeframe"].initial = "1m"
         # Paper accounts first, and only ever a paper one chosen for the user: a live account
         # is used because someone picked it, never because its label sorts first.
         accounts = sorted(accounts, key=lambda a: a.mode != TradingMode.PAPER)
@@ -153,25 +190,25 @@ class PaperAccountForm(forms.Form):
     quote_currency = forms.CharField(max_length=10, initial="USDT", label="Quote currency")
 
 
-class BotEditForm(forms.Form):
+class BotEditForm(MarketFields):
     """Change a bot: name, risk preset and capital at any time; market and candle only while
     it is flat (the service refuses otherwise, with the reason). Strategy parameters come as
     `param_<name>` inputs and are validated by the strategy."""
 
     name = forms.CharField(max_length=80, label="Bot name")
-    symbol = forms.ChoiceField(choices=[(s, s) for s in SYMBOLS], label="Market")
-    timeframe = forms.ChoiceField(choices=[(t, t) for t in TIMEFRAMES], label="Candle")
     preset = forms.ChoiceField(choices=_preset_choices, label="Risk preset")
     capital = forms.DecimalField(**money.CAPITAL.field_kwargs(), label="Capital (quote currency)",
                                  help_text=money.CAPITAL.describe().capitalize() + ".")
 
+    field_order = ("name", "symbol", "timeframe", "preset", "capital")
+
     @classmethod
-    def for_bot(cls, bot, data=None) -> BotEditForm:
-        """The form filled with the bot's current settings (or bound to `data`)."""
+    def for_bot(cls, bot, offer: tuple[list[str], list[str]],
+                data=None) -> BotEditForm:
+        """The form filled with the bot's current settings (or bound to `data`), offering
+        the markets of `offer`."""
         form = cls(data, initial={"name": bot.name, "symbol": bot.symbol,
                                   "timeframe": bot.timeframe, "preset": bot.preset,
                                   "capital": bot.capital})
-        if bot.symbol not in SYMBOLS:  # a market set through the API stays choosable
-            form.fields["symbol"].choices = [(bot.symbol, bot.symbol),
-                                             *form.fields["symbol"].choices]
+        form.offer_markets(offer, current_timeframe=bot.timeframe)
         return form

@@ -47,7 +47,9 @@ from trading.services import bots as bot_services
 from trading.services import protection
 from trading.services.accounts import exchange_account_create, paper_account_free_label
 from trading.services.backtests import backtest_run_create
+from trading.services.bots import NEW_PAPER_EXCHANGE
 from trading.services.credentials import exchange_credentials_remove, exchange_credentials_save
+from trading.services.market import market_offer
 
 REPORT_TRADE_ROWS = 200
 
@@ -116,7 +118,9 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 def _bot_form(request: HttpRequest, data=None) -> BotForm:
     accounts = selectors.exchange_account_list(tenant=request.tenant)
-    return BotForm(data, accounts=accounts,
+    # The markets of every exchange an account is on, and of the new paper account's.
+    exchanges = {account.exchange_id for account in accounts} | {NEW_PAPER_EXCHANGE}
+    return BotForm(data, accounts=accounts, offer=market_offer(exchange_ids=exchanges),
                    can_add_account=member_actor(request).has_role(Role.ADMIN))
 
 
@@ -181,6 +185,11 @@ def bot_detail(request: HttpRequest, bot_id: int) -> HttpResponse:
     return render_bot_detail(request, _bot_or_404(request, bot_id))
 
 
+def edit_form_for(bot: Bot, data=None) -> BotEditForm:
+    """The bot's edit form, offering the markets of its account's exchange."""
+    return BotEditForm.for_bot(bot, market_offer(exchange_ids=[bot.account.exchange_id]), data)
+
+
 def render_bot_detail(request: HttpRequest, bot: Bot, *, edit_form: BotEditForm | None = None,
                       status: int = 200) -> HttpResponse:
     """The bot page, with the edit form as given (a refused edit keeps what was typed)."""
@@ -198,7 +207,7 @@ def render_bot_detail(request: HttpRequest, bot: Bot, *, edit_form: BotEditForm 
         "pnl": bot_pnl(capital=bot.capital,
                        equity=equity.equity if equity is not None else None),
         "can_control": member_actor(request).has_role(Role.TRADER),
-        "edit_form": edit_form or BotEditForm.for_bot(bot),
+        "edit_form": edit_form or edit_form_for(bot),
         "pnl_tables": _pnl_tables(bot),
         "working_orders": selectors.order_pending_for_bot(bot=bot),
         "pnl_pairs": selectors.pnl_pairs(bot=bot),

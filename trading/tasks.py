@@ -90,6 +90,14 @@ def reconcile_account_task(tenant_id: int, account_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def refresh_market_catalogues() -> int:
+    """Reload the markets of every exchange an account uses into the shared cache."""
+    from trading.services.market import market_catalogues_refresh_all
+
+    return market_catalogues_refresh_all()
+
+
+@shared_task(ignore_result=True)
 def refresh_market_data() -> int:
     """Fetch every active feed for the current candle (once; shared by all tenants), so
     ticks find fresh candles in the cache. Runs on the `marketdata` queue."""

@@ -258,8 +258,12 @@ def test_close_all_pauses_the_bot(alice, bot):
     assert bot.status == Bot.Status.PAUSED and "close all" in bot.paused_reason
 
 
-def test_control_pages_refuse_get(alice, bot):
-    assert alice.get(reverse("dashboard:bot_pause", args=[bot.pk])).status_code == 405
+def test_control_pages_change_nothing_on_get_and_refuse_other_methods(alice, bot):
+    url = reverse("dashboard:bot_pause", args=[bot.pk])
+    assert alice.get(url)["Location"] == reverse("dashboard:bot_detail", args=[bot.pk])
+    assert alice.put(url).status_code == 405
+    bot.refresh_from_db()
+    assert bot.status == Bot.Status.RUNNING
 
 
 # --- Backtests -----------------------------------------------------------------------------------

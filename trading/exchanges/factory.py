@@ -39,6 +39,10 @@ class WallClockSource:
         """The newest price between candle closes (see trading.marketdata.get_newest_price)."""
         return self.exchange.fetch_ticker(symbol)
 
+    def catalogue(self) -> dict[str, tuple[str, ...]]:
+        """The exchange's own spot markets and timeframes (a network call: cache it)."""
+        return self.exchange.catalogue()
+
 
 def replay_directory() -> Path:
     return Path(settings.AITRADER_REPLAY_DIR)

@@ -37,7 +37,7 @@ import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS
 
-from trading.core.timeframes import timeframe_ms
+from trading.core.timeframes import SUPPORTED, timeframe_ms
 from trading.exchanges.base import (
     LEDGER_AMOUNT_STEP,
     ORDER_TYPES,
@@ -290,6 +290,23 @@ class LiveExchange:
         return [fill for fill in self.fetch_my_trades(symbol, since_ms=state.timestamp_ms)
                 if fill.exchange_order_id == state.exchange_order_id]
 
+    def catalogue(self) -> dict[str, tuple[str, ...]]:
+        """The exchange's active spot markets, each with the candle timeframes it publishes
+        that this product supports (ccxt load_markets, shared in the process)."""
+
+        async def read(client: Client) -> dict[str, tuple[str, ...]]:
+            if self._markets is None:  # ask the exchange: new listings are the point
+                await client.load_markets(True)
+                _MARKET_SOURCES[self._markets_key] = client
+                _remember_spot_rules(self.exchange_id, client)
+            else:  # markets given at construction (a sandbox) are all there is
+                client.set_markets(self._markets)
+            timeframes = tuple(tf for tf in SUPPORTED if tf in (client.timeframes or {}))
+            return {symbol: timeframes for symbol, market in sorted(client.markets.items())
+                    if market.get("spot") and market.get("active") is not False}
+
+        return self._run(read, attach_markets=False)
+
     def market_rules(self, symbol: str) -> MarketRules:
         """The market's lot size and limits, as ccxt loaded them with the markets."""
 
@@ -331,13 +348,15 @@ class LiveExchange:
         # One call may wait for the rate limiter, load markets and then make its request.
         return 3 * self._timeout_ms / 1000 + 5
 
-    def _run(self, operation: Callable[[Client], Awaitable[T]]) -> T:
-        """Run `operation(client)` on the shared loop; ccxt errors come out as ours."""
+    def _run(self, operation: Callable[[Client], Awaitable[T]], *,
+             attach_markets: bool = True) -> T:
+        """Run `operation(client)` on the shared loop; ccxt errors come out as ours.
+        The client gets its markets first unless the operation loads them itself."""
 
         async def call() -> T:
             client = self._current_client()
             try:
-                if not client.markets:
+                if attach_markets and not client.markets:
                     await self._attach_markets(client)
                 return await operation(client)
             except ExchangeError:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from trading.core.candles import Candles, load_csv
+from trading.core.resample import derivable_timeframes, resample, resample_source
 from trading.core.timeframes import SUPPORTED, timeframe_ms
 from trading.exchanges.base import (
     Balance,
@@ -184,24 +185,43 @@ class ReplayExchange:
     # -- helpers --
 
     def markets(self) -> list[tuple[str, str]]:
-        """The (symbol, timeframe) pairs this replay can serve."""
+        """The (symbol, timeframe) pairs this replay has files for."""
         return sorted(self._sources)
+
+    def catalogue(self) -> dict[str, tuple[str, ...]]:
+        """Each symbol with every timeframe it serves: its files' and those resampled from
+        them (5m, 15m, 4h, 1d from 1m, ...), shortest first."""
+        return {symbol: tuple(sorted(derivable_timeframes(self._native(symbol)),
+                                     key=timeframe_ms))
+                for symbol in sorted({symbol for symbol, _ in self._sources})}
+
+    def _native(self, symbol: str) -> list[str]:
+        return [timeframe for sym, timeframe in self._sources if sym == symbol]
 
     def _candles(self, symbol: str, timeframe: str) -> Candles:
         key = (symbol, timeframe)
-        if key not in self._sources:
+        source_timeframe = resample_source(self._native(symbol), timeframe)
+        if source_timeframe is None:
             raise PermanentExchangeError(f"no replay data for {symbol} {timeframe}")
         with self._load_lock:
             if key not in self._loaded:
-                source = self._sources[key]
-                self._loaded[key] = source if isinstance(source, Candles) else load_csv(source)
+                self._loaded[key] = self._load(symbol, source_timeframe, timeframe)
             return self._loaded[key]
+
+    def _load(self, symbol: str, source_timeframe: str, timeframe: str) -> Candles:
+        """A file's candles, merged into `timeframe` when the file is finer (caller locks)."""
+        source_key = (symbol, source_timeframe)
+        if source_key not in self._loaded:
+            source = self._sources[source_key]
+            self._loaded[source_key] = (source if isinstance(source, Candles)
+                                        else load_csv(source))
+        return resample(self._loaded[source_key], source_timeframe, timeframe)
 
     def _first_timestamp(self, key: tuple[str, str]) -> int:
         return int(self._candles(*key).timestamp[0])
 
     def _finest_timeframe(self, symbol: str) -> str:
-        timeframes = [timeframe for sym, timeframe in self._sources if sym == symbol]
+        timeframes = self._native(symbol)
         if not timeframes:
             raise PermanentExchangeError(f"no replay data for {symbol}")
         return min(timeframes, key=timeframe_ms)

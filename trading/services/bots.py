@@ -33,6 +33,7 @@ from trading.models import Bot, Thought, TradingMode
 from trading.services.accounts import exchange_account_create, paper_account_free_label
 from trading.services.engine_records import thought_record
 from trading.services.guards import require_real_market_data
+from trading.services.market import market_check
 from trading.signals import bot_auto_paused, bot_drift_found
 from trading.tasks import close_all_task
 
@@ -45,6 +46,8 @@ MARKET_FIELDS = ("symbol", "timeframe", "account_id")
 # The bot's settings that are money, and the limit each one must respect.
 BOT_MONEY_LIMITS = {"capital": money.CAPITAL, "max_order_value": money.ORDER_VALUE}
 
+# The exchange whose prices a paper account made along with a new bot follows.
+NEW_PAPER_EXCHANGE = "binance"
 
 def _validate_config(*, strategy: str, parameters: dict, preset: str, risk: dict,
                      timeframe: str, symbol: str, breakers: dict) -> dict:
@@ -70,6 +73,7 @@ def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symb
     cleaned = _validate_config(strategy=strategy, parameters=parameters or {}, preset=preset,
                                risk=risk or {}, timeframe=timeframe, symbol=symbol,
                                breakers=extra.get("breakers") or {})
+    market_check(exchange_id=account.exchange_id, symbol=symbol, timeframe=timeframe)
     extra = {**extra, **_checked_money({"capital": capital, **extra})}
     if "allowed_symbols" in extra:
         extra["allowed_symbols"] = clean_symbol_list(extra["allowed_symbols"])
@@ -103,7 +107,7 @@ def bot_create_on_new_paper_account(*, tenant: Tenant, actor: Actor, **bot: Any)
     a bot that is refused leaves no account behind (one transaction)."""
     account = exchange_account_create(
         tenant=tenant, actor=actor, label=paper_account_free_label(tenant=tenant),
-        exchange_id="binance", mode=TradingMode.PAPER)
+        exchange_id=NEW_PAPER_EXCHANGE, mode=TradingMode.PAPER)
     return bot_create(tenant=tenant, actor=actor, account_id=account.pk, **bot)
 
 
@@ -155,6 +159,8 @@ def _apply_market_changes(tenant: Tenant, bot: Bot, changes: dict[str, Any]) -> 
         bot.account = account
     for field, value in moved.items():
         setattr(bot, field, value)
+    market_check(exchange_id=bot.account.exchange_id, symbol=bot.symbol,
+                 timeframe=bot.timeframe)
     bot.strategy_state, bot.last_candle_ts, bot.resume_pending = {}, None, True
     thought_record(bot=bot, kind=Thought.Kind.CONTROL,
                    summary=f"Now trades {bot.symbol} {bot.timeframe} on {bot.account.label}.")

@@ -1,10 +1,30 @@
-"""Freshness bookkeeping of shared market-data feeds."""
+"""Shared market data a tenant does not own: feed freshness and the market catalogue.
+
+The catalogue says which markets and timeframes an exchange serves on this server: a replay's
+files (with the timeframes resampled from them), or the exchange's own markets from ccxt
+`load_markets`, kept in the shared cache for every tenant and refreshed on a schedule.
+"""
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
+from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
-from trading.models import MarketFeed
+from aitrader.errors import ValidationFailed
+from trading.core.timeframes import SUPPORTED, timeframe_ms
+from trading.exchanges.base import ExchangeError
+from trading.exchanges.factory import market_source
+from trading.models import ExchangeAccount, MarketFeed
+
+logger = logging.getLogger(__name__)
+Catalogue = dict[str, tuple[str, ...]]
+# An exchange lists new markets rarely; the beat task refreshes well before this runs out.
+CATALOGUE_TTL_SECONDS = 6 * 3600
+# Named in refusals: more would be a wall of text, the page and API list them all.
+SHOWN_IN_ERRORS = 8
 
 
 def market_feed_record(*, exchange_id: str, symbol: str, timeframe: str,
@@ -17,3 +37,81 @@ def market_feed_record(*, exchange_id: str, symbol: str, timeframe: str,
         updates.update(last_fetch_at=timezone.now(), last_candle_ts=last_candle_ts,
                        fetch_count=F("fetch_count") + 1)
     MarketFeed.objects.filter(pk=feed.pk).update(**updates)
+
+
+def _catalogue_key(exchange_id: str) -> str:
+    return f"market-catalogue:{exchange_id}"
+
+
+def market_catalogue(*, exchange_id: str) -> Catalogue | None:
+    """The markets (symbol -> timeframes) `exchange_id` serves here; None when unknown (a
+    source without a catalogue, or an exchange that could not be asked and nothing cached)."""
+    source = market_source(exchange_id)
+    if getattr(source, "replays_samples", False):
+        return source.catalogue()  # local files: cheap, and always what the replay serves
+    cached = cache.get(_catalogue_key(exchange_id))
+    return cached if cached is not None else market_catalogue_refresh(exchange_id=exchange_id)
+
+
+def market_catalogue_refresh(*, exchange_id: str) -> Catalogue | None:
+    """Ask the exchange for its markets and keep them in the shared cache; None (and the
+    cache left as it was) when the source has no catalogue or the exchange did not answer."""
+    read = getattr(market_source(exchange_id), "catalogue", None)
+    if read is None:
+        return None
+    try:
+        catalogue = read()
+    except ExchangeError as exc:
+        logger.warning("market catalogue of %s not refreshed: %s", exchange_id, exc)
+        return None
+    cache.set(_catalogue_key(exchange_id), catalogue, CATALOGUE_TTL_SECONDS)
+    return catalogue
+
+
+def market_catalogues_refresh_all() -> int:
+    """Refresh the catalogue of every exchange an account uses (beat); returns how many."""
+    exchanges = (ExchangeAccount.objects
+                 .all_tenants(reason="the market catalogue is shared by every tenant")
+                 .values_list("exchange_id", flat=True).distinct())
+    return sum(market_catalogue_refresh(exchange_id=exchange_id) is not None
+               for exchange_id in sorted(set(exchanges)))
+
+
+def market_check(*, exchange_id: str, symbol: str, timeframe: str) -> None:
+    """ValidationFailed (naming `symbol` or `timeframe`) unless the catalogue of
+    `exchange_id` offers the market in that timeframe. An unknown catalogue passes: the
+    feed's own breakers pause a bot whose market turns out to have no data."""
+    catalogue = market_catalogue(exchange_id=exchange_id)
+    if catalogue is None:
+        return
+    if symbol not in catalogue:
+        raise ValidationFailed(f"{symbol} is not a market on {exchange_id} here; choose one of "
+                               f"{_listed(catalogue)}.", field="symbol")
+    if timeframe not in catalogue[symbol]:
+        raise ValidationFailed(f"{symbol} has no {timeframe} candles on {exchange_id} here; "
+                               f"choose one of {', '.join(catalogue[symbol])}.",
+                               field="timeframe")
+
+
+def _listed(catalogue: Catalogue) -> str:
+    symbols = list(catalogue)
+    shown = ", ".join(symbols[:SHOWN_IN_ERRORS])
+    hidden = len(symbols) - SHOWN_IN_ERRORS
+    return shown if hidden <= 0 else f"{shown} (and {hidden} more)"
+
+
+def market_offer(*, exchange_ids: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The symbols and timeframes a form offers across these exchanges' catalogues; the
+    service still checks the exact pair against the chosen account's exchange. Where no
+    catalogue is known, every supported timeframe is offered and no symbol suggested."""
+    symbols: set[str] = set()
+    timeframes: set[str] = set()
+    for exchange_id in sorted(set(exchange_ids)):
+        catalogue = market_catalogue(exchange_id=exchange_id)
+        if catalogue is None:
+            timeframes.update(SUPPORTED)
+            continue
+        symbols.update(catalogue)
+        for offered in catalogue.values():
+            timeframes.update(offered)
+    return sorted(symbols), sorted(timeframes or SUPPORTED, key=timeframe_ms)
