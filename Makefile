@@ -10,16 +10,23 @@ PORT ?= 8000
 
 .PHONY: run test test-e2e lint bandit bench clean vendor prod-install serve-services
 
+# First use only: pip lists each package as it goes (no --quiet), so a newcomer sees the
+# install is working; torch (CPU build, ~750 MB) is most of the time.
+INSTALL_NOTE = @echo "==> Installing $(1) into $(VENV) (first use only; torch is the big one)"
+
 $(VENV)/bin/python:
+	@echo "==> Creating the virtualenv $(VENV) with $(PYTHON_BIN)"
 	$(PYTHON_BIN) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.base-installed: requirements/base.txt | $(VENV)/bin/python
-	$(PIP) install --quiet -r requirements/base.txt
+	$(call INSTALL_NOTE,requirements/base.txt)
+	$(PIP) install --progress-bar off -r requirements/base.txt
 	touch $@
 
 $(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(VENV)/bin/python
-	$(PIP) install --quiet -r requirements/dev.txt
+	$(call INSTALL_NOTE,requirements/dev.txt)
+	$(PIP) install --progress-bar off -r requirements/dev.txt
 	touch $@ $(VENV)/.base-installed
 
 run: $(VENV)/.base-installed
@@ -32,7 +39,8 @@ run: $(VENV)/.base-installed
 # README "Running with services"): the runtime set plus gunicorn, then every role in the
 # foreground, stopped together with Ctrl-C.
 $(VENV)/.prod-installed: requirements/base.txt requirements/prod.txt | $(VENV)/bin/python
-	$(PIP) install --quiet -r requirements/prod.txt
+	$(call INSTALL_NOTE,requirements/prod.txt)
+	$(PIP) install --progress-bar off -r requirements/prod.txt
 	touch $@ $(VENV)/.base-installed
 
 prod-install: $(VENV)/.prod-installed
