@@ -5,16 +5,14 @@ The same rules live in static/js/format.js for numbers the live feed updates.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django import template
 
+from trading.core.display import amount_text, grouped, price_text
+
 register = template.Library()
 DASH = "—"
-# Rounds any stored number to its places without raising (the default 28 digits would fail on
-# a value stored beyond the columns' range, and take the page down with it).
-_WIDE = Context(prec=200)
-MINUS = "\u2212"  # a real minus sign lines up with the digits in tabular figures
 
 
 def _decimal(value) -> Decimal | None:
@@ -27,17 +25,11 @@ def _decimal(value) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _grouped(number: Decimal, places: int) -> str:
-    quantum = Decimal(1).scaleb(-places)
-    text = f"{abs(number.quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE)):,.{places}f}"
-    return (MINUS + text) if number < 0 and text.strip("0.,") else text
-
-
 @register.filter
 def money(value, places: int = 2) -> str:
     """1234.5 -> "1,234.50" (quote currency); None -> "—"."""
     number = _decimal(value)
-    return DASH if number is None else _grouped(number, int(places))
+    return DASH if number is None else grouped(number, int(places))
 
 
 @register.filter
@@ -46,7 +38,7 @@ def signed_money(value) -> str:
     number = _decimal(value)
     if number is None:
         return DASH
-    text = _grouped(number, 2)
+    text = grouped(number, 2)
     return f"+{text}" if number > 0 and text.strip("0.,") else text
 
 
@@ -54,28 +46,21 @@ def signed_money(value) -> str:
 def crypto(value) -> str:
     """A crypto amount or price to at most 8 places, trailing zeros dropped: "0.00125"."""
     number = _decimal(value)
-    if number is None:
-        return DASH
-    text = _grouped(number, 8)
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text if text not in ("", MINUS) else "0"
+    return DASH if number is None else amount_text(number)
 
 
 @register.filter
 def price(value) -> str:
     """A market price: 2 places from 1 up, more below 1 (0.000123 stays readable)."""
     number = _decimal(value)
-    if number is None:
-        return DASH
-    return _grouped(number, 2) if abs(number) >= 1 else crypto(number)
+    return DASH if number is None else price_text(number)
 
 
 @register.filter
 def percent(value, places: int = 2) -> str:
     """12.345 -> "12.35 %" (the value is already in percent)."""
     number = _decimal(value)
-    return DASH if number is None else f"{_grouped(number, int(places))} %"
+    return DASH if number is None else f"{grouped(number, int(places))} %"
 
 
 @register.filter

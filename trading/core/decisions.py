@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trading.core import risk
+from trading.core.display import amount_text, price_text
 from trading.core.strategies.presets import RiskSettings
 
 
@@ -127,7 +128,8 @@ def protect(bar: PriceBar, bot: BotView, settings: RiskSettings) -> Decision | N
     if hit == risk.EXIT_NONE:
         return None
     words = "Stop loss" if hit == risk.EXIT_STOP_LOSS else "Take profit"
-    return Decision(f"{words} at {quote:.8g} reached (entry {bot.average_price:.8g}); selling.",
+    return Decision(f"{words} at {price_text(quote)} reached (entry "
+                    f"{price_text(bot.average_price)}); selling.",
                     side="sell", amount=bot.position_amount, reason=risk.EXIT_REASONS[hit],
                     data={"level": quote, "trigger": trigger}, trigger=trigger,
                     checked_ts=bar.ts)
@@ -163,7 +165,7 @@ def _entry(market: MarketView, bot: BotView, settings: RiskSettings, holding: bo
     if amount <= 0:
         return Decision("Entry signal ignored: no equity left to stake.")
     verb = "Adding to the position" if holding else "Entering long"
-    return Decision(f"{verb}: {amount:.8g} at about {market.close:.8g} "
+    return Decision(f"{verb}: {amount_text(amount)} at about {price_text(market.close)} "
                     f"({stake * 100:.0f}% of equity).", side="buy", amount=amount,
                     reason="entry", data={"stake_fraction": stake})
 
@@ -185,8 +187,8 @@ def manual_exit(bot: BotView, fraction: float) -> Decision:
     if amount <= 0:
         return Decision("Manual exit: nothing held to sell.")
     share = "the position" if fraction >= 1 else f"{fraction * 100:g}% of the position"
-    return Decision(f"By hand: selling {share} ({amount:.8g}).", side="sell", amount=amount,
-                    reason="manual_exit", data={"fraction": fraction})
+    return Decision(f"By hand: selling {share} ({amount_text(amount)}).", side="sell",
+                    amount=amount, reason="manual_exit", data={"fraction": fraction})
 
 
 def _entry_refusal(bot: BotView, settings: RiskSettings, holding: bool) -> str:
@@ -241,7 +243,7 @@ def _first_exit(missed: MissedCandles, bot: BotView,
         hit, _quote, level = _touched(bar, bot, settings)
         if hit != risk.EXIT_NONE:
             words = "a stop" if hit == risk.EXIT_STOP_LOSS else "a take profit"
-            return risk.EXIT_REASONS[hit], f"{words} at {level:.8g} was touched at " \
+            return risk.EXIT_REASONS[hit], f"{words} at {price_text(level)} was touched at " \
                 f"{_time(bar.ts)}", {"event": risk.EXIT_REASONS[hit], "level": level,
                                       "candle": _time(bar.ts)}
         if signal < 0:
