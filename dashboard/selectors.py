@@ -38,10 +38,11 @@ def bot_overview_list(*, tenant: Tenant) -> QuerySet[Bot]:
 
 def bot_overview_rows(*, tenant: Tenant) -> list[Bot]:
     """`bot_overview_list` as a list, each bot with `pnl` (equity - capital; None before its
-    first closed candle)."""
+    first closed candle) and `account_balances` (what its account holds at the exchange)."""
     bots = list(bot_overview_list(tenant=tenant))
     for bot in bots:
         bot.pnl = bot_pnl(capital=bot.capital, equity=bot.equity)
+        bot.account_balances = selectors.account_balances(account=bot.account)
     return bots
 
 

@@ -211,8 +211,10 @@ def render_bot_detail(request: HttpRequest, bot: Bot, *, edit_form: BotEditForm 
         "pnl_tables": _pnl_tables(bot),
         "working_orders": selectors.order_pending_for_bot(bot=bot),
         "pnl_pairs": selectors.pnl_pairs(bot=bot),
+        "balances": selectors.account_balances(account=bot.account),
         "edit_open": edit_form is not None,
         **page_selectors.bot_recent_activity(bot=bot),
+        **_signal_hook_panel(request, bot),
     }, status=status)
 
 

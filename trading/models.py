@@ -70,6 +70,10 @@ class ExchangeAccount(TenantScopedModel):
     reconcile_status = models.CharField(max_length=10, choices=ReconcileStatus.choices,
                                         blank=True)
     reconcile_detail = models.CharField(max_length=300, blank=True)
+    # What the exchange said the account holds at the last reconciliation: currency ->
+    # {"free", "used", "total"} as exact decimal strings (currencies held only).
+    balances = models.JSONField(default=dict, blank=True)
+    balances_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "label"],

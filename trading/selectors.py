@@ -1,6 +1,7 @@
 """Reads of the trading app; every function takes the tenant and returns scoped querysets."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -443,3 +444,22 @@ def accounts_to_reconcile() -> list[tuple[int, int]]:
     return list(accounts.filter(mode=TradingMode.LIVE, bots__status__in=Bot.ACTIVE_STATUSES)
                 .exclude(credential_ref="").values_list("tenant_id", "pk").distinct()
                 .order_by("tenant_id", "pk"))
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    """One currency an exchange account holds, as the exchange last reported it."""
+
+    currency: str
+    free: Decimal
+    used: Decimal
+    total: Decimal
+    is_quote: bool  # the account's quote currency: shown as money, the rest as coins
+
+
+def account_balances(*, account: ExchangeAccount) -> list[AccountBalance]:
+    """The balances kept by the account's last reconciliation, by currency (empty before)."""
+    return [AccountBalance(currency=currency, free=Decimal(held["free"]),
+                           used=Decimal(held["used"]), total=Decimal(held["total"]),
+                           is_quote=currency == account.quote_currency)
+            for currency, held in sorted((account.balances or {}).items())]

@@ -29,12 +29,16 @@ class ExchangeAccountSerializer(MoneyModelSerializer):
     reconcile_status = serializers.ChoiceField(
         choices=ReconcileStatus.choices, allow_blank=True, read_only=True,
         help_text="How the last reconciliation ended; \"\" before the first one.")
+    balances = serializers.JSONField(
+        read_only=True, help_text="What the exchange said the account holds at the last "
+        "reconciliation: currency -> {free, used, total} as exact decimal strings.")
 
     class Meta:
         model = ExchangeAccount
         fields = ["id", "label", "exchange_id", "mode", "has_credentials", "quote_currency",
                   "paper_starting_balance", "maker_fee", "taker_fee", "slippage", "created_at",
-                  "reconciled_at", "reconcile_status", "reconcile_detail"]
+                  "reconciled_at", "reconcile_status", "reconcile_detail", "balances",
+                  "balances_at"]
         read_only_fields = fields
 
 

@@ -17,7 +17,8 @@ PAPER = {"label": "Paper desk", "exchange_id": "binance", "mode": "paper",
          "paper_starting_balance": "2500", "quote_currency": "usdt"}
 PUBLIC_FIELDS = {"id", "label", "exchange_id", "mode", "has_credentials", "quote_currency",
                  "paper_starting_balance", "maker_fee", "taker_fee", "slippage", "created_at",
-                 "reconciled_at", "reconcile_status", "reconcile_detail"}
+                 "reconciled_at", "reconcile_status", "reconcile_detail", "balances",
+                 "balances_at"}
 SECRET_REF = "vault:tenant-a/binance-live-credentials"
 
 

@@ -136,6 +136,7 @@ def _compare(account: ExchangeAccount, bots: list[Bot], report: ReconcileReport)
         # Balances first: a resting stop may fill at any moment, and a sale landing between
         # the two reads then leaves the exchange holding more than the ledger, never less.
         balances = exchange.fetch_balance()
+        _keep_balances(account, balances)
         _resolve_unanswered(account, bots, exchange)
         report.fills_imported = _import_missing_fills(account, bots, exchange)
     except ExchangeError as exc:
@@ -143,6 +144,15 @@ def _compare(account: ExchangeAccount, bots: list[Bot], report: ReconcileReport)
         report.error = str(exc)
         return
     _judge(account, bots, balances, report)
+
+
+def _keep_balances(account: ExchangeAccount, balances: dict) -> None:
+    """Keep what the account holds, for its owners to see beside the bots that use it."""
+    held = {currency: {part: f"{getattr(balance, part).normalize():f}"  # 0.0 -> "0"
+                       for part in ("free", "used", "total")}
+            for currency, balance in sorted(balances.items()) if balance.total}
+    ExchangeAccount.objects.for_tenant(account.tenant_id).filter(pk=account.pk).update(
+        balances=held, balances_at=timezone.now())
 
 
 def _resolve_unanswered(account: ExchangeAccount, bots: list[Bot], exchange: Exchange) -> None:
