@@ -30,6 +30,9 @@ app.conf.beat_schedule = {
                                 "schedule": 60.0},
     # Telegram: claim due check-ins (exactly once per link per interval) and retry strays.
     "send-due-checkins": {"task": "notifications.tasks.send_due_checkins", "schedule": 60.0},
+    # E-mail and webhook channels: one daily digest per channel per UTC day, stray retries.
+    "notification-channels": {"task": "notifications.tasks.send_channel_work",
+                              "schedule": 60.0},
     # ML: start scheduled retrainings that are due; fail training runs whose worker vanished.
     "retrain-due-models": {"task": "mlmodels.tasks.retrain_due_models", "schedule": 300.0},
     # Billing: trial reminders three days ahead; trials and grace periods that ended fall back

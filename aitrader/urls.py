@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from aitrader import health
+from dashboard.signal_views import signal_webhook
 from dashboard.views import favicon
 
 urlpatterns = [
@@ -11,6 +12,8 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dashboard.api_urls")),
+    # Public (a token and a secret, no session): spends its own rate-limit budget.
+    path("hooks/signals/<str:token>/", signal_webhook, name="signal_webhook"),
     path("accounts/", include("dashboard.accounts.urls")),
     path("", include("dashboard.telegram_urls")),  # /settings/telegram/, /telegram/webhook/
     path("", include("dashboard.urls")),

@@ -24,7 +24,10 @@ from dashboard.apis.markets import MarketCatalogueApi
 from dashboard.apis.me import MeApi
 from dashboard.apis.members import InvitationViewSet, MemberViewSet
 from dashboard.apis.mlmodels import MLModelViewSet
+from dashboard.apis.notification_channels import NotificationChannelViewSet
+from dashboard.apis.signal_hooks import BotSignalHookApi
 from dashboard.apis.strategies import StrategyListApi
+from dashboard.apis.sweeps import SweepViewSet
 from dashboard.apis.telegram import TelegramLinkCodeApi, TelegramLinkViewSet
 
 app_name = "api"
@@ -38,12 +41,15 @@ router.register("positions", PositionViewSet, basename="position")
 router.register("thoughts", ThoughtViewSet, basename="thought")
 router.register("equity", EquityViewSet, basename="equity")
 router.register("backtests", BacktestViewSet, basename="backtest")
+router.register("sweeps", SweepViewSet, basename="sweep")
 router.register("exchange-accounts", ExchangeAccountViewSet, basename="exchange-account")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("models", MLModelViewSet, basename="mlmodel")
 router.register("members/invitations", InvitationViewSet, basename="invitation")
 router.register("members", MemberViewSet, basename="member")
 router.register("telegram/links", TelegramLinkViewSet, basename="telegram-link")
+router.register("notification-channels", NotificationChannelViewSet,
+                basename="notification-channel")
 
 urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
@@ -54,6 +60,7 @@ urlpatterns = [
          ExchangeCredentialsApi.as_view({"post": "create", "delete": "destroy"}),
          name="exchange-account-credentials"),
     path("telegram/link-codes/", TelegramLinkCodeApi.as_view(), name="telegram-link-codes"),
+    path("bots/<int:pk>/signal-hook/", BotSignalHookApi.as_view(), name="bot-signal-hook"),
     path("audit-events/export.csv", AuditExportApi.as_view(), name="audit-export"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file (?script): an inline one breaks the CSP.

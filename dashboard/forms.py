@@ -7,6 +7,7 @@ A browser without JavaScript sends none, and the strategy's defaults apply.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,14 +17,19 @@ from django.utils.html import format_html, format_html_join
 
 from tenants.models import Scope
 from trading.core import money
+from trading.core.backtest.config import BACKTEST_LIMITS as LIMITS
+from trading.core.backtest.config import BacktestConfig, as_percent
 from trading.core.strategies import STRATEGIES
 from trading.core.strategies.presets import PRESETS
+from trading.core.timeframes import SUPPORTED as SUPPORTED_TIMEFRAMES
 from trading.models import TradingMode
 from trading.services.accounts import SUPPORTED_EXCHANGES
+from trading.services.backtests import DATA_SET_LABELS
 
 PARAM_PREFIX = "param_"
 NEW_PAPER_ACCOUNT = "new-paper"
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
+DEFAULT_SYMBOL = "BTC/USDT"
 BACKTEST_TIMEFRAMES = ("1m", "1h")  # the stored sample histories
 
 
@@ -106,7 +112,10 @@ class BotForm(MarketFields):
                  offer: tuple[list[str], list[str]] = ([], ["1m"]), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.offer_markets(offer)
-        self.fields["symbol"].initial = "BTC/USDT" if "BTC/USDT" in offer[0] else None
+        symbols = offer[0]
+        # BTC/USDT unless the catalogue lacks it (with no catalogue known, it is a fair guess).
+        self.fields["symbol"].initial = (DEFAULT_SYMBOL if not symbols or DEFAULT_SYMBOL in symbols
+                                         else symbols[0])
         self.fields["timeframe"].initial = "1m"
         # Paper accounts first, and only ever a paper one chosen for the user: a live account
         # is used because someone picked it, never because its label sorts first.
@@ -115,6 +124,8 @@ class BotForm(MarketFields):
         if can_add_account:
             choices.append((NEW_PAPER_ACCOUNT, "New paper account"))
         paper = [str(a.pk) for a in accounts if a.mode == TradingMode.PAPER]
+        # The page asks for a confirmation before a bot trades real money on one of these.
+        self.live_accounts = [str(a.pk) for a in accounts if a.mode == TradingMode.LIVE]
         if can_add_account:
             paper.append(NEW_PAPER_ACCOUNT)
         default = paper[0] if paper else ""
@@ -124,28 +135,102 @@ class BotForm(MarketFields):
         self.fields["account"].initial = default
 
 
+def _percent(fraction: float) -> Decimal:
+    return Decimal(repr(fraction)) * 100
+
+
+def _day_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
 class BacktestForm(forms.Form):
-    """A backtest over the stored history of a market."""
+    """A backtest over a market's data set: a range of it, and the money and frictions.
+
+    Fee, slippage and stake are asked in percent; their bounds are the backtest config's own
+    (BACKTEST_LIMITS), converted, so the page, the API and the service refuse the same values.
+    A blank setting takes the backtest's default. Dates are UTC days; the end day is included.
+    """
 
     strategy = forms.ChoiceField(choices=_strategy_choices, initial="sma_cross")
     symbol = forms.ChoiceField(choices=[(s, s) for s in SYMBOLS], initial="BTC/USDT",
                                label="Market")
     timeframe = forms.ChoiceField(choices=[(t, t) for t in BACKTEST_TIMEFRAMES], initial="1h",
                                   label="Candle")
+    data = forms.ChoiceField(required=False, label="Data set",
+                             choices=[("", "Stored history if any, else the sample"),
+                                      *DATA_SET_LABELS.items()])
+    start = forms.DateField(required=False, label="From (UTC)",
+                            widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="Blank: from the first candle.")
+    end = forms.DateField(required=False, label="To (UTC, included)",
+                          widget=forms.DateInput(attrs={"type": "date"}),
+                          help_text="Blank: to the last candle.")
     preset = forms.ChoiceField(required=False, label="Risk preset",
                                choices=lambda: [("", "None (strategy alone)"),
                                                 *_preset_choices()])
-    cash = forms.DecimalField(**money.CAPITAL.field_kwargs(), initial=Decimal("10000"),
-                              label="Starting cash",
-                              help_text=money.CAPITAL.describe().capitalize() + ".")
+    cash = forms.DecimalField(**LIMITS["cash"].field_kwargs(),
+                              initial=Decimal(str(BacktestConfig.cash)), label="Starting cash",
+                              help_text=LIMITS["cash"].describe().capitalize() + ".")
+    fee = forms.DecimalField(required=False, **as_percent(LIMITS["fee"]).field_kwargs(),
+                             initial=_percent(BacktestConfig.fee), label="Fee per fill (%)",
+                             help_text=as_percent(LIMITS["fee"]).describe().capitalize() + ".")
+    slippage = forms.DecimalField(
+        required=False, **as_percent(LIMITS["slippage"]).field_kwargs(),
+        initial=_percent(BacktestConfig.slippage), label="Slippage per fill (%)",
+        help_text=as_percent(LIMITS["slippage"]).describe().capitalize() + ".")
+    stake = forms.DecimalField(
+        required=False, **as_percent(LIMITS["stake"]).field_kwargs(),
+        label="Stake (% of equity)",
+        help_text="Blank: the preset's, else 100. " + as_percent(
+            LIMITS["stake"]).describe().capitalize() + ".")
+
+    def __init__(self, *args: Any, markets: Sequence[tuple[str, str]] = (),
+                 **kwargs: Any) -> None:
+        """`markets`: (symbol, timeframe) pairs with stored or uploaded history, offered
+        beside the sample's."""
+        super().__init__(*args, **kwargs)
+        symbols = dict.fromkeys([*SYMBOLS, *(symbol for symbol, _ in markets)])
+        timeframes = {*BACKTEST_TIMEFRAMES, *(timeframe for _, timeframe in markets)}
+        self.fields["symbol"].choices = [(s, s) for s in symbols]
+        self.fields["timeframe"].choices = [(t, t) for t in SUPPORTED_TIMEFRAMES
+                                            if t in timeframes]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            self.add_error("end", "The end date must be on or after the start date.")
+        return data
 
     def config(self) -> dict[str, Any]:
-        """The `config` the backtest service takes (JSON-safe numbers)."""
+        """The `config` the backtest service takes: fractions, epoch ms, JSON-safe numbers."""
         data = self.cleaned_data
         config: dict[str, Any] = {"cash": float(data["cash"])}
-        if data.get("preset"):
-            config["preset"] = data["preset"]
+        for name in ("preset", "data"):
+            if data.get(name):
+                config[name] = data[name]
+        for name in ("fee", "slippage", "stake"):
+            if data.get(name) is not None:
+                config[name] = float(data[name] / 100)
+        if data.get("start"):
+            config["start_ms"] = _day_ms(data["start"])
+        if data.get("end"):  # the whole end day: up to its last millisecond
+            config["end_ms"] = _day_ms(data["end"] + timedelta(days=1)) - 1
         return config
+
+    # The service names range errors by their config keys; they belong to these inputs.
+    SERVICE_FIELDS = {"start_ms": "start", "end_ms": "end"}
+
+
+class CandleUploadForm(forms.Form):
+    """A candle CSV for one market of the tenant's own stored history."""
+
+    file = forms.FileField(label="Candle CSV", max_length=200,
+                           help_text="timestamp,open,high,low,close,volume; timestamps in "
+                                     "epoch ms or ISO-8601 (UTC).")
+    exchange = forms.CharField(max_length=32, initial="binance")
+    symbol = forms.CharField(max_length=30, initial="BTC/USDT", label="Market")
+    timeframe = forms.ChoiceField(choices=[(t, t) for t in SUPPORTED_TIMEFRAMES], initial="1m",
+                                  label="Candle")
 
 
 class ApiKeyForm(forms.Form):
@@ -209,6 +294,8 @@ class BotEditForm(MarketFields):
         the markets of `offer`."""
         form = cls(data, initial={"name": bot.name, "symbol": bot.symbol,
                                   "timeframe": bot.timeframe, "preset": bot.preset,
-                                  "capital": bot.capital})
+                                  # As typed, not as stored: the column's 18 places would
+                                  # fail the 8-place check on a save that changed nothing.
+                                  "capital": f"{bot.capital.normalize():f}"})
         form.offer_markets(offer, current_timeframe=bot.timeframe)
         return form

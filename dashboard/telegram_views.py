@@ -1,6 +1,8 @@
-"""Telegram settings page (link codes, linked chats, alert switches) and the webhook.
+"""Telegram settings page (link codes, linked chats, alert switches, e-mail and webhook
+channels) and the Telegram webhook.
 
-Viewers see the page; admins and owners link, unlink and switch alerts (services check it).
+Viewers see the page; admins and owners link, unlink, switch alerts and manage channels
+(services check it).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from aitrader.errors import ServiceError
 from dashboard.post_only import post_only
 from dashboard.web import member_actor, run_member_action
 from notifications import selectors, services, transport
+from notifications import services_channels as channels
 from notifications.models import AlertKind
 from notifications.tasks import process_update
 from tenants.models import Role
@@ -33,12 +36,19 @@ logger = logging.getLogger(__name__)
 MAX_UPDATE_BYTES = 1_000_000
 # The session key that carries a new link code from its POST to the one page that shows it.
 LINK_CODE_SESSION = "telegram_link_code_once"
+# The same for a new webhook's signing secret.
+CHANNEL_SECRET_SESSION = "notification_channel_secret_once"  # noqa: S105  (a key name)
 
 
-def _page(request: HttpRequest, *, code: str | None = None, status: int = 200) -> HttpResponse:
+def _page(request: HttpRequest, *, code: str | None = None,
+          channel_secret: str | None = None, status: int = 200) -> HttpResponse:
     tenant = request.tenant
     switches = selectors.notification_settings_get(tenant=tenant)
     return render(request, "notifications/telegram_settings.html", {
+        "channels": [(channel, [(event, label, channel.wants(event))
+                                for event, label in channels.EVENT_LABELS.items()])
+                     for channel in selectors.channel_list(tenant=tenant)],
+        "channel_secret": channel_secret,
         "links": selectors.link_list(tenant=tenant),
         "can_manage": member_actor(request).has_role(Role.ADMIN),
         "configured": transport.is_configured(),
@@ -57,7 +67,8 @@ def telegram_settings(request: HttpRequest) -> HttpResponse:
     if request.membership is None:
         return redirect("dashboard:overview")
     # A code minted by the POST before is shown once: popped, so a reload shows it no more.
-    return _page(request, code=request.session.pop(LINK_CODE_SESSION, None))
+    return _page(request, code=request.session.pop(LINK_CODE_SESSION, None),
+                 channel_secret=request.session.pop(CHANNEL_SECRET_SESSION, None))
 
 
 @login_required
@@ -101,6 +112,53 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Alert settings saved.")
+    return redirect("notifications:telegram_settings")
+
+
+def _channel_switches(request: HttpRequest) -> dict[str, bool]:
+    # A checkbox left out means off.
+    return {event: request.POST.get(event) == "on" for event in channels.EVENT_LABELS}
+
+
+@login_required
+@post_only("notifications:telegram_settings")
+def channel_add(request: HttpRequest) -> HttpResponse:
+    """Add an e-mail or webhook channel; a webhook's signing secret is shown once."""
+    if request.membership is None:
+        return redirect("dashboard:overview")
+    try:
+        channel, secret = channels.channel_add(
+            tenant=request.tenant, actor=member_actor(request),
+            kind=request.POST.get("kind", ""), target=request.POST.get("target", ""))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("notifications:telegram_settings")
+    if secret is not None:
+        request.session[CHANNEL_SECRET_SESSION] = secret
+    messages.success(request, f"Channel {channel.display_target} added.")
+    return redirect("notifications:telegram_settings")
+
+
+@login_required
+@post_only("notifications:telegram_settings")
+def channel_update(request: HttpRequest, channel_id: int) -> HttpResponse:
+    """Save one channel's event switches (another tenant's channel is a 404)."""
+    if request.membership is None:
+        raise Http404("No such notification channel.")
+    run_member_action(request, channels.channel_update, channel_id=channel_id,
+                      success=lambda channel: f"{channel.display_target} saved.",
+                      **_channel_switches(request))
+    return redirect("notifications:telegram_settings")
+
+
+@login_required
+@post_only("notifications:telegram_settings")
+def channel_remove(request: HttpRequest, channel_id: int) -> HttpResponse:
+    """Remove one channel (another tenant's channel is a 404)."""
+    if request.membership is None:
+        raise Http404("No such notification channel.")
+    run_member_action(request, channels.channel_remove, channel_id=channel_id,
+                      success=lambda channel: f"{channel.display_target} removed.")
     return redirect("notifications:telegram_settings")
 
 

@@ -1,7 +1,16 @@
 """Dashboard pages: overview, bots, backtests, settings."""
 from django.urls import path
 
-from dashboard import audit_views, billing_views, bot_lifecycle_views, mlmodel_views, views
+from dashboard import (
+    audit_views,
+    backtest_views,
+    billing_views,
+    bot_lifecycle_views,
+    mlmodel_views,
+    signal_views,
+    sweep_views,
+    views,
+)
 
 app_name = "dashboard"
 
@@ -21,9 +30,21 @@ urlpatterns = [
          name="bot_unarchive"),
     path("bots/<int:bot_id>/delete/", bot_lifecycle_views.bot_delete, name="bot_delete"),
     path("bots/<int:bot_id>/manual/", bot_lifecycle_views.bot_manual, name="bot_manual"),
+    path("bots/<int:bot_id>/signal-hook/", signal_views.bot_signal_hook_enable,
+         name="bot_signal_hook_enable"),
+    path("bots/<int:bot_id>/signal-hook/disable/", signal_views.bot_signal_hook_disable,
+         name="bot_signal_hook_disable"),
     path("backtests/", views.backtests, name="backtests"),
     path("backtests/<int:run_id>/", views.backtest_detail, name="backtest_detail"),
+    path("backtests/new/", views.backtest_new, name="backtest_new"),
+    path("backtests/compare/", backtest_views.backtest_compare, name="backtest_compare"),
+    path("backtests/upload/", views.backtest_upload, name="backtest_upload"),
+    path("backtests/uploads/<str:upload_id>/", views.backtest_upload_detail,
+         name="backtest_upload_detail"),
+    path("backtests/sweeps/", sweep_views.sweeps, name="sweeps"),
+    path("backtests/sweeps/<int:sweep_id>/", sweep_views.sweep_detail, name="sweep_detail"),
     path("models/", mlmodel_views.models_page, name="models"),
+    path("models/train/", mlmodel_views.model_train, name="model_train"),
     path("models/<int:model_id>/promote/", mlmodel_views.model_promote, name="model_promote"),
     path("models/<int:model_id>/retire/", mlmodel_views.model_retire, name="model_retire"),
     path("settings/", views.settings_page, name="settings"),

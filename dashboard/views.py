@@ -7,8 +7,11 @@ updates come from static JS (/ws/live and the REST API); the pages work without 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -16,22 +19,27 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from aitrader.errors import Forbidden, NotFound, ServiceError
+from aitrader.errors import Forbidden, NotFound, ServiceError, ValidationFailed
 from dashboard import selectors as page_selectors
+from dashboard.backtest_report import report_context, runs_table_context
 from dashboard.forms import (
     NEW_PAPER_ACCOUNT,
     ApiKeyForm,
     BacktestForm,
     BotEditForm,
     BotForm,
+    CandleUploadForm,
     CredentialsForm,
     LiveAccountForm,
     PaperAccountForm,
     strategy_parameters,
 )
 from dashboard.post_only import post_only
+from dashboard.uploads import BoundedUploadHandler
 from dashboard.web import member_actor, run_member_action
+from mlmodels import selectors as ml_selectors
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
 from tenants.billing import selectors as billing_selectors
@@ -46,12 +54,20 @@ from trading.models import BacktestRun, Bot, TradingMode
 from trading.services import bots as bot_services
 from trading.services import protection
 from trading.services.accounts import exchange_account_create, paper_account_free_label
-from trading.services.backtests import backtest_run_create
+from trading.services.backtests import DATA_SET_LABELS, backtest_run_create
 from trading.services.bots import NEW_PAPER_EXCHANGE
+from trading.services.candle_history import (
+    candle_upload_create,
+    candle_upload_get,
+    candle_upload_list,
+    candle_upload_size_check,
+    stored_market_list,
+)
 from trading.services.credentials import exchange_credentials_remove, exchange_credentials_save
 from trading.services.market import market_offer
 
 REPORT_TRADE_ROWS = 200
+PAST_RUNS = 50
 
 
 # --- Helpers ----------------------------------------------------------------------------------
@@ -218,6 +234,12 @@ def render_bot_detail(request: HttpRequest, bot: Bot, *, edit_form: BotEditForm 
     }, status=status)
 
 
+def _signal_hook_panel(request: HttpRequest, bot: Bot) -> dict:
+    # Imported here: signal_views builds on this module's helpers.
+    from dashboard.signal_views import signal_hook_panel
+    return signal_hook_panel(request, bot)
+
+
 # The bot page's P&L tables: (period, how many, heading).
 PNL_TABLES = (("day", 7, "Daily"), ("week", 4, "Weekly"), ("month", 6, "Monthly"))
 
@@ -288,9 +310,43 @@ def bot_close_all(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 @member_required
 def backtests(request: HttpRequest) -> HttpResponse:
-    """The backtest form and past runs; a valid form queues a run and opens its page."""
-    form = BacktestForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    """The backtest and upload forms, the stored history there is, and past runs."""
+    if request.method == "POST":  # the form's old address: the same action as its new one
+        return backtest_new(request)
+    return _render_backtests(request)
+
+
+def _render_backtests(request: HttpRequest, *, form: BacktestForm | None = None,
+                      upload_form: CandleUploadForm | None = None) -> HttpResponse:
+    tenant = request.tenant
+    shared = stored_market_list()
+    uploaded = stored_market_list(tenant_id=tenant.pk)
+    sort = request.GET.get("sort")
+    runs = selectors.backtest_run_summaries(tenant=tenant, ordering=sort)[:PAST_RUNS]
+    return render(request, "dashboard/backtests.html", {
+        "form": form or _backtest_form(request, markets=[*shared, *uploaded]),
+        "upload_form": upload_form or CandleUploadForm(),
+        "stored_markets": shared, "uploaded_markets": uploaded,
+        "uploads": candle_upload_list(tenant=tenant),
+        "can_upload": member_actor(request).has_role(Role.TRADER),
+        "runs": runs, "submitted_params": _submitted_params(request), **_strategy_context(),
+        **runs_table_context(sort)})
+
+
+def _backtest_form(request: HttpRequest, data=None, *, markets=None) -> BacktestForm:
+    """The form offering the markets with stored or uploaded history besides the sample's."""
+    if markets is None:
+        markets = [*stored_market_list(), *stored_market_list(tenant_id=request.tenant.pk)]
+    return BacktestForm(data, markets=[(m.symbol, m.timeframe) for m in markets])
+
+
+@member_required
+@post_only("dashboard:backtests")
+def backtest_new(request: HttpRequest) -> HttpResponse:
+    """Queue the backtest the form asks for and open its page; a refusal is shown on the
+    field it concerns."""
+    form = _backtest_form(request, request.POST)
+    if form.is_valid():
         strategy = form.cleaned_data["strategy"]
         try:
             run = backtest_run_create(
@@ -298,13 +354,60 @@ def backtests(request: HttpRequest) -> HttpResponse:
                 symbol=form.cleaned_data["symbol"], timeframe=form.cleaned_data["timeframe"],
                 parameters=strategy_parameters(request.POST, strategy), config=form.config())
         except ServiceError as exc:
-            _form_error(form, exc)
+            field = BacktestForm.SERVICE_FIELDS.get(exc.field, exc.field)
+            _form_error(form, ValidationFailed(exc.message, field=field))
         else:
             return redirect("dashboard:backtest_detail", run_id=run.pk)
-    runs = selectors.backtest_run_list(tenant=request.tenant).defer("report")[:50]
-    return render(request, "dashboard/backtests.html", {
-        "form": form, "runs": runs, "submitted_params": _submitted_params(request),
-        **_strategy_context()})
+    return _render_backtests(request, form=form)
+
+
+@csrf_exempt  # checked by _backtest_upload, once the bounded handler is in place
+@member_required
+@post_only("dashboard:backtests")
+def backtest_upload(request: HttpRequest) -> HttpResponse:
+    """Add a candle CSV to the tenant's own history: a small file at once (back to the page
+    with a message), a large one by a job (its status page follows it). The body stops
+    being read past the upload limit (an oversize file never reaches the disk whole)."""
+    request.upload_handlers.insert(0, BoundedUploadHandler(
+        request, settings.AITRADER_CANDLE_UPLOAD_MAX_BYTES))
+    return _backtest_upload(request)
+
+
+@csrf_protect
+def _backtest_upload(request: HttpRequest) -> HttpResponse:
+    form = CandleUploadForm(request.POST, request.FILES)
+    if getattr(request, "upload_too_large", None):
+        try:
+            candle_upload_size_check(size=request.upload_too_large)
+        except ServiceError as exc:
+            form.errors.pop("file", None)  # "required": the file was never read
+            _form_error(form, exc)
+    elif form.is_valid():
+        data = form.cleaned_data
+        try:
+            upload = candle_upload_create(
+                tenant=request.tenant, actor=member_actor(request), file=data["file"],
+                exchange=data["exchange"], symbol=data["symbol"], timeframe=data["timeframe"])
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            if not upload.finished:
+                return redirect("dashboard:backtest_upload_detail", upload_id=upload.id)
+            messages.success(request, f"Imported {upload.candles:,} candles of {upload.symbol} "
+                                      f"{upload.timeframe} ({upload.added:,} new) into your "
+                                      "uploaded history.")
+            return redirect("dashboard:backtests")
+    return _render_backtests(request, upload_form=form)
+
+
+@member_required
+def backtest_upload_detail(request: HttpRequest, upload_id: str) -> HttpResponse:
+    """How an upload's import is going; the page reloads itself until it has finished."""
+    try:
+        upload = candle_upload_get(tenant=request.tenant, upload_id=upload_id)
+    except NotFound:
+        raise Http404("No such upload.") from None
+    return render(request, "dashboard/backtest_upload.html", {"upload": upload})
 
 
 @member_required
@@ -325,7 +428,43 @@ def backtest_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "trades_hidden": max(0, len(trades) - REPORT_TRADE_ROWS),
         "equity_points": report.get("equity") or [],
         "strategy_name": _strategy_name(run.strategy),
+        "run_settings": _run_settings(run, report),
+        "ml_learned_until": _ml_learned_until(request, report),
+        **(report_context(run, report) if run.status == BacktestRun.Status.DONE else {}),
     })
+
+
+def _ml_learned_until(request: HttpRequest, report: dict) -> str | None:
+    """For an ml_signal run: when its model's training candles end (the page marks the part
+    of the run before that as in-sample)."""
+    model_id = (report.get("ml_model") or {}).get("id")
+    if model_id is None:
+        return None
+    return ml_selectors.mlmodel_learned_until(tenant=request.tenant, model_id=model_id)
+
+
+def _run_settings(run: BacktestRun, report: dict) -> list[tuple[str, str]]:
+    """The data set, range and frictions a run used, as the page shows them."""
+    data = (report.get("config") or {}).get("data") or {}
+    kind = data.get("set") or run.config.get("data") or "sample"
+    exchange = data.get("exchange") or run.config.get("exchange")
+    rows = [("Data set", DATA_SET_LABELS.get(kind, kind) + (f" · {exchange}" if exchange else ""))]
+    first, last = data.get("start_ms", run.config.get("start_ms")), data.get(
+        "end_ms", run.config.get("end_ms"))
+    if first is not None or last is not None:
+        rows.append(("Range (UTC)", f"{_utc(first) or 'first candle'} to "
+                                    f"{_utc(last) or 'last candle'}"))
+    for name, label in (("fee", "Fee"), ("slippage", "Slippage"), ("stake", "Stake")):
+        if run.config.get(name) is not None:
+            rows.append((label, f"{Decimal(repr(run.config[name])) * 100:f}".rstrip("0")
+                         .rstrip(".") + " %"))
+    return rows
+
+
+def _utc(timestamp_ms: int | None) -> str:
+    if timestamp_ms is None:
+        return ""
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _strategy_name(key: str) -> str:

@@ -26,6 +26,7 @@ DOWN, FLAT, UP = 0, 1, 2
 LABEL_KINDS = ("classification", "regression")
 SPLIT_NAMES = ("train", "validation", "test")
 MIN_SAMPLES = {"train": 200, "validation": 50, "test": 50}
+HORIZON_BOUNDS = (1, 500)  # candles a label looks ahead
 WALK_FORWARD_MAX_FOLDS = 10
 # Inside each walk-forward fold's past: the share used for validation (early stopping).
 WALK_FORWARD_VALIDATION_SHARE = 0.2
@@ -49,9 +50,11 @@ class LabelSpec:
         if self.kind not in LABEL_KINDS:
             raise ValidationFailed(f"Label kind must be one of {', '.join(LABEL_KINDS)}, got "
                                    f"{self.kind!r}.", field="label")
-        if not isinstance(self.horizon, int) or not 1 <= self.horizon <= 500:
-            raise ValidationFailed("Label horizon must be a whole number of candles from 1 to "
-                                   "500.", field="horizon")
+        low, high = HORIZON_BOUNDS
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, int) \
+                or not low <= self.horizon <= high:
+            raise ValidationFailed(f"Label horizon must be a whole number of candles from {low} "
+                                   f"to {high}.", field="horizon")
         if self.flat_band is not None and not 0 <= self.flat_band < 1:
             raise ValidationFailed("flat_band must be a fraction from 0 to 1.", field="flat_band")
         return self

@@ -56,6 +56,11 @@ class LoadedModel:
         return self.spec.first_index()
 
     @property
+    def model_id(self) -> int:
+        """The registry id it was loaded as (the first part of its cache key)."""
+        return self.cache_key[0]
+
+    @property
     def label_kind(self) -> str:
         return self.spec.label.kind
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from aitrader.errors import ValidationFailed
-from mlmodels.datasets import DatasetSpec, LabelSpec, SplitSpec
+from mlmodels.datasets import HORIZON_BOUNDS, LABEL_KINDS, DatasetSpec, LabelSpec, SplitSpec
 from mlmodels.features import DEFAULT_FEATURE_SET, get_feature_set
 
 ARCHITECTURES = ("mlp", "lstm", "gru")  # mlmodels.networks.KINDS, named here without torch
@@ -84,6 +84,15 @@ _INT_RANGES = (("epochs", 1, 1000), ("seed", 0, 2**31 - 1), ("batch_size", 8, 65
 _FLOAT_RANGES = (("learning_rate", 1e-6, 1.0), ("weight_decay", 0.0, 1.0),
                  ("dropout", 0.0, 0.9), ("enter_probability", 0.0, 1.0),
                  ("exit_probability", 0.0, 1.0))
+
+
+# Every bound a person can type, by option name: the API, the Models page's form and the CLI
+# check against these (through `validated`), and the form renders them as min/max.
+BOUNDS: dict[str, tuple[float, float]] = {
+    **{name: (low, high) for name, low, high in _INT_RANGES + _FLOAT_RANGES},
+    "horizon": HORIZON_BOUNDS}
+__all__ = ["ARCHITECTURES", "BOUNDS", "DEFAULT_SEQUENCE_LENGTH", "LABEL_KINDS",
+           "TrainingOptions"]
 
 
 def _nested(kind: type, data: dict[str, Any], name: str) -> Any:

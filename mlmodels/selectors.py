@@ -40,6 +40,16 @@ def mlmodel_get_active(*, tenant: Tenant | int, symbol: str, timeframe: str) -> 
                         status=ModelStatus.ACTIVE).first()
 
 
+def mlmodel_learned_until(*, tenant: Tenant | int, model_id: int) -> str | None:
+    """When the candles a model learned from end (ISO, UTC): its validation period's last
+    candle, as training fits on train and stops early on validation. A backtest before then
+    is in-sample. None for a missing (or another tenant's) model or one without splits."""
+    splits = mlmodel_list(tenant=tenant).filter(pk=model_id).values_list(
+        "splits", flat=True).first()
+    validation = (splits or {}).get("validation")
+    return validation[1] if validation else None
+
+
 def mlmodel_latest_version(*, tenant: Tenant | int, symbol: str, timeframe: str) -> int:
     """The highest version number used for (symbol, timeframe); 0 when none."""
     latest = mlmodel_list(tenant=tenant, symbol=symbol, timeframe=timeframe) \

@@ -88,6 +88,24 @@ def mlmodel_train(*, tenant: Tenant, actor: Actor, symbol: str, timeframe: str,
     return model
 
 
+def mlmodel_train_stored(*, tenant: Tenant, actor: Actor, symbol: str, timeframe: str,
+                         options: TrainingOptions | dict[str, Any] | None = None,
+                         walk_forward_folds: int = 0) -> MLModel:
+    """Train a new version on the stored history of the market (what the Models page and
+    `POST /api/v1/models/` do): as `mlmodel_train`, queued, its data source recorded as
+    `stored:<symbol>:<timeframe>`."""
+    # trading.services, not trading.core: stored history is the backtests' service read.
+    from trading.services.backtests import stored_candles
+
+    actor.require(Scope.CONTROL)  # before touching any file: a viewer learns nothing more
+    symbol, timeframe = _market(symbol, timeframe)
+    candles = stored_candles(symbol=symbol, timeframe=timeframe)
+    return mlmodel_train(tenant=tenant, actor=actor, symbol=symbol, timeframe=timeframe,
+                         candles=candles, options=options,
+                         data_source=f"stored:{symbol}:{timeframe}",
+                         walk_forward_folds=walk_forward_folds)
+
+
 def _market(symbol: str, timeframe: str) -> tuple[str, str]:
     symbol = (symbol or "").strip().upper()
     base, slash, quote = symbol.partition("/")
@@ -388,7 +406,7 @@ def _fresh_candles(source: MLModel) -> Candles:
     if not source.data_source:
         raise ValidationFailed("This model has no data source to retrain from.")
     try:
-        candles = load_csv(source.data_source)
+        candles = _source_candles(source.data_source)
     except CandleFileError as exc:
         raise ValidationFailed(f"Retraining could not read its data: {exc}") from None
     newest = int(candles.timestamp[-1])
@@ -398,6 +416,18 @@ def _fresh_candles(source: MLModel) -> Candles:
                                f"stopped.")
     count = source.dataset.get("candles") or len(candles)
     return candles[-count:]
+
+
+def _source_candles(data_source: str) -> Candles:
+    """The candles a data source names: a market's stored history (`stored:BTC/USDT:1h`, what
+    the page and the API train on) or a candle file (the CLI)."""
+    kind, _, market = data_source.partition(":")
+    if kind == "stored":
+        from trading.services.backtests import stored_candles
+
+        symbol, _, timeframe = market.rpartition(":")
+        return stored_candles(symbol=symbol, timeframe=timeframe)
+    return load_csv(data_source)
 
 
 def _failed_attempt(*, tenant: Tenant, actor: Actor, source: MLModel, reason: str) -> MLModel:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from notifications.selectors import AccountBalance, BotLine, TenantStatus
+from notifications.selectors import AccountBalance, BotLine, DayDigest, TenantStatus
 from trading.core.pnl_periods import PeriodPnl
 from trading.models import Trade
 
@@ -161,3 +161,41 @@ def alert_vault(*, name: str | None, reason: str) -> str:
     what = f"the secret '{name}'" if name else "the workspace's data key"
     return (f"🔐 The vault could not open {what}: {reason}.\n"
             f"Bots that need it cannot trade until an admin fixes the credentials.")
+
+
+# --- Outgoing channels (e-mail, webhooks) ---------------------------------------------------
+
+
+def trade_entry(*, bot_name: str, symbol: str, amount_text: str, price_text: str) -> str:
+    """A bot opened a trade."""
+    return f"🟢 Entry · {bot_name} · {symbol}\nBought {amount_text} @ {price_text}"
+
+
+def trade_exit(*, bot_name: str, symbol: str, amount_text: str, price_text: str,
+               pnl: Decimal | None, quote: str, reason: str) -> str:
+    """A bot closed a trade, with its realized P&L and why it exited."""
+    because = f" ({reason})" if reason else ""
+    return (f"🔴 Exit · {bot_name} · {symbol}\nSold {amount_text} @ {price_text}{because}\n"
+            f"P&L {money(pnl, quote)}")
+
+
+def daily_digest(digest: DayDigest) -> str:
+    """The daily digest: each bot's realized P&L of one UTC day and the total."""
+    lines = [f"Daily digest · {digest.tenant_name} · {digest.day.isoformat()} (UTC)"]
+    if not digest.bots:
+        lines.append("No bots yet.")
+    for bot in digest.bots:
+        trades_text = f"{bot.trades} trade{'s' if bot.trades != 1 else ''}"
+        lines.append(f"{STATUS_ICON.get(bot.status, '•')} {bot.name} · {bot.symbol}: "
+                     f"{money(bot.realized, bot.quote)} ({trades_text})")
+    lines.append(f"Total realized: {money(digest.total)}")
+    return "\n".join(lines)
+
+
+EMAIL_FOOTER = ("\n\n—\nYou get this because an admin of {tenant} added this address under "
+                "Settings → Telegram → Channels; they can switch it off there.")
+
+
+def channel_email_body(*, text: str, tenant_name: str) -> str:
+    """The plain-text body of a channel e-mail: the message and where to switch it off."""
+    return text + EMAIL_FOOTER.format(tenant=tenant_name)

@@ -7,6 +7,8 @@ works from the same row (deduplicated by a unique key, claimed by a conditional 
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -152,3 +154,83 @@ class TelegramDelivery(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.link_id} ({self.status})"
+
+
+# The per-event switches of an outgoing channel (a BooleanField of NotificationChannel each).
+CHANNEL_EVENTS = ("entry", "exit", "alert", "daily_digest")
+
+
+class NotificationChannel(TenantScopedModel):
+    """An outgoing channel beside Telegram: an e-mail address or a signed webhook (Discord,
+    Slack or any HTTPS endpoint), with per-event switches like freqtrade's
+    notification_settings. A webhook's signing secret lives in the vault, never here."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        WEBHOOK = "webhook", "Webhook"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    target = models.CharField(max_length=500, help_text="The e-mail address or webhook URL.")
+    active = models.BooleanField(default=True, db_index=True)
+    entry = models.BooleanField(default=True, help_text="A bot opened a trade.")
+    exit = models.BooleanField(default=True, help_text="A bot closed a trade.")
+    alert = models.BooleanField(default=True,
+                                help_text="Auto-pause, order failure, drift, vault, billing.")
+    daily_digest = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "active"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} channel {self.pk} of {self.tenant_id}"
+
+    def wants(self, event: str) -> bool:
+        """Whether this channel's switch for `event` (entry, exit, alert, daily_digest) is on."""
+        return event in CHANNEL_EVENTS and bool(getattr(self, event, False))
+
+    @property
+    def secret_name(self) -> str:
+        """The vault entry holding a webhook's signing secret (stable, unique per tenant)."""
+        return f"notification-channel-{self.pk}"
+
+    @property
+    def display_target(self) -> str:
+        """The target as lists, audit rows and logs show it: a Discord or Slack webhook URL
+        works as a credential, so only its host and last four characters are shown."""
+        if self.kind == self.Kind.EMAIL:
+            return self.target
+        host = urlsplit(self.target).hostname or "?"
+        return f"{host}/…{self.target[-4:]}"
+
+
+class ChannelDelivery(TenantScopedModel):
+    """One message for one outgoing channel, sent by a retrying task (like TelegramDelivery)."""
+
+    Status = TelegramDelivery.Status
+
+    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE,
+                                related_name="deliveries")
+    event = models.CharField(max_length=20)
+    dedup_key = models.CharField(max_length=64)
+    subject = models.CharField(max_length=200)
+    text = models.TextField()
+    # Structured fields of the webhook body (alert kind, bot id and name, trade figures...).
+    data = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=TelegramDelivery.Status.choices,
+                              default=TelegramDelivery.Status.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "dedup_key"],
+                                               name="channel_delivery_unique_per_channel")]
+        verbose_name_plural = "channel deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} to channel {self.channel_id} ({self.status})"

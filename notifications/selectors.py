@@ -7,14 +7,17 @@ credential-like key, the way an API key is found by its prefix.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from aitrader.errors import NotFound
 from notifications.models import (
+    CHANNEL_EVENTS,
+    ChannelDelivery,
+    NotificationChannel,
     NotificationSettings,
     TelegramDelivery,
     TelegramLink,
@@ -249,3 +252,101 @@ def bot_ids(*, tenant: Tenant, status: str | None = None) -> list[int]:
     if status is not None:
         bots = bots.filter(status=status)
     return list(bots.values_list("id", flat=True))
+
+
+# --- Outgoing channels (e-mail, webhooks) ---------------------------------------------------
+
+
+def channel_list(*, tenant: Tenant | int) -> QuerySet[NotificationChannel]:
+    """The tenant's outgoing channels, oldest first."""
+    return NotificationChannel.objects.for_tenant(tenant).order_by("created_at", "id")
+
+
+def channel_get(*, tenant: Tenant | int, channel_id: int) -> NotificationChannel:
+    """One channel of the tenant; NotFound for a missing or foreign id."""
+    channel = channel_list(tenant=tenant).filter(pk=channel_id).first()
+    if channel is None:
+        raise NotFound("No such notification channel.")
+    return channel
+
+
+def channel_list_wanting(*, tenant: Tenant | int, event: str) -> list[NotificationChannel]:
+    """The tenant's active channels whose switch for `event` is on."""
+    if event not in CHANNEL_EVENTS:
+        return []
+    return list(channel_list(tenant=tenant).filter(active=True, **{event: True}))
+
+
+def channels_due_for_digest(*, dedup_key: str, created_before: datetime,
+                            limit: int = 1000) -> list[NotificationChannel]:
+    """Active digest channels of active tenants that have no delivery `dedup_key` yet and
+    existed before the day ended (a new channel starts with the next day), by tenant.
+
+    Platform-level on purpose (the digest beat serves every tenant); the digest itself is
+    read per tenant through for_tenant."""
+    channels = NotificationChannel.objects.all_tenants(reason="the digest beat serves every "
+                                                              "tenant")
+    return list(channels.filter(
+        active=True, daily_digest=True, created_at__lt=created_before,
+        tenant__status=Tenant.Status.ACTIVE,
+    ).exclude(deliveries__dedup_key=dedup_key).select_related("tenant")
+        .order_by("tenant_id", "id")[:limit])
+
+
+def channel_delivery_get(*, delivery_id: int) -> ChannelDelivery | None:
+    """A channel delivery with its channel and tenant (tasks carry only the id)."""
+    deliveries = ChannelDelivery.objects.all_tenants(reason="a delivery task carries only its "
+                                                            "id")
+    return deliveries.filter(pk=delivery_id).select_related("channel", "tenant").first()
+
+
+def channel_deliveries_due_for_retry(*, now: datetime, grace: timedelta,
+                                     limit: int = 500) -> list[int]:
+    """Pending channel deliveries whose retry time passed `grace` ago."""
+    deliveries = ChannelDelivery.objects.all_tenants(reason="the retry sweep serves every "
+                                                            "tenant")
+    return list(deliveries.filter(
+        status=ChannelDelivery.Status.PENDING, next_attempt_at__lte=now - grace,
+    ).order_by("next_attempt_at").values_list("id", flat=True)[:limit])
+
+
+@dataclass(frozen=True)
+class DigestBot:
+    """One bot in a daily digest: its closed trades and realized P&L of the day."""
+
+    id: int
+    name: str
+    symbol: str
+    status: str
+    trades: int
+    realized: Decimal
+    quote: str
+
+
+@dataclass(frozen=True)
+class DayDigest:
+    """A tenant's day: each current bot's realized P&L over one UTC day."""
+
+    tenant_name: str
+    day: date
+    bots: list[DigestBot] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((b.realized for b in self.bots), ZERO)
+
+
+def tenant_day_digest(*, tenant: Tenant, day: date) -> DayDigest:
+    """Realized P&L and closed trades per current bot for the UTC day `day` (exit time in
+    [00:00, 24:00) UTC), exact Decimal sums."""
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    closed = (trading_selectors.trade_list(tenant=tenant).filter(
+        status=Trade.Status.CLOSED, exit_time__gte=start, exit_time__lt=start + timedelta(days=1))
+        .order_by().values("bot_id").annotate(total=MoneySum("pnl"), count=Count("id")))
+    by_bot = {row["bot_id"]: row for row in closed}
+    bots = [DigestBot(id=bot.pk, name=bot.name, symbol=bot.symbol, status=bot.status,
+                      trades=by_bot.get(bot.pk, {}).get("count", 0),
+                      realized=by_bot.get(bot.pk, {}).get("total") or ZERO,
+                      quote=bot.quote_currency)
+            for bot in trading_selectors.bot_list_current(tenant=tenant)]
+    return DayDigest(tenant_name=tenant.name, day=day, bots=bots)

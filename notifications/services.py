@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from aitrader.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from notifications import messages, selectors, transport
+from notifications import services_channels as channels
 from notifications.models import (
     AlertKind,
     NotificationSettings,
@@ -37,6 +38,7 @@ from tenants.models import Role, Scope, Tenant, User
 from tenants.plans import Plan
 from tenants.selectors import membership_list
 from tenants.services import audit_record
+from trading.models import Bot
 
 logger = logging.getLogger(__name__)
 
@@ -334,19 +336,24 @@ def _next_due(due: datetime | None, now: datetime, interval_minutes: int) -> dat
 # --- Alerts ---------------------------------------------------------------------------------------
 
 
-def alert_notify(*, tenant_id: int, kind: str, text: str, dedup_key: str) -> int:
-    """Queue an alert for every linked chat of the tenant, once per `dedup_key`.
+def alert_notify(*, tenant_id: int, kind: str, text: str, dedup_key: str,
+                 bot: Bot | None = None) -> int:
+    """Queue an alert for every linked chat of the tenant and every e-mail or webhook channel
+    with its alert switch on, once per `dedup_key`.
 
-    Returns how many messages were queued (0 when the type is switched off, nothing is
-    linked, the same alert was queued before, or Telegram is not configured).
+    Returns how many messages were queued. Chats get nothing when the type is switched off
+    (the tenant's alert switches are Telegram's), nothing is linked, or Telegram is not
+    configured; a channel has its own alert switch. The same alert is never queued twice.
     """
     if kind not in ALERT_KINDS:
         raise ValidationFailed(f"Unknown alert type '{kind}'.", field="kind")
+    queued = channels.channel_fan_out(
+        tenant_id=tenant_id, event="alert", subject=AlertKind(kind).label, text=text,
+        dedup_key=f"{kind}:{dedup_key}", data={"kind": str(kind)} | channels.bot_data(bot))
     if not transport.is_configured():
-        return 0
+        return queued
     if not selectors.notification_settings_get(tenant=tenant_id).allows(kind):
-        return 0
-    queued = 0
+        return queued
     now = timezone.now()
     with transaction.atomic():
         for link in selectors.link_list(tenant=tenant_id):
@@ -362,7 +369,7 @@ def alert_bot_auto_paused(*, tenant_id: int, bot_id: int, reason: str) -> int:
     return alert_notify(tenant_id=tenant_id, kind=AlertKind.AUTO_PAUSE,
                         text=messages.alert_auto_pause(bot_name=bot.name, symbol=bot.symbol,
                                                        reason=reason),
-                        dedup_key=f"{bot_id}:{event}")
+                        dedup_key=f"{bot_id}:{event}", bot=bot)
 
 
 def alert_order_failed(*, tenant_id: int, bot_id: int, order_id: int | None,
@@ -372,7 +379,7 @@ def alert_order_failed(*, tenant_id: int, bot_id: int, order_id: int | None,
     return alert_notify(tenant_id=tenant_id, kind=AlertKind.ORDER_FAILED,
                         text=messages.alert_order_failed(bot_name=bot.name, symbol=bot.symbol,
                                                          side=side, error=error[:300]),
-                        dedup_key=f"{order_id or error[:40]}")
+                        dedup_key=f"{order_id or error[:40]}", bot=bot)
 
 
 def alert_drift(*, tenant_id: int, bot_id: int, summary: str, dedup_key: str = "") -> int:
@@ -381,7 +388,7 @@ def alert_drift(*, tenant_id: int, bot_id: int, summary: str, dedup_key: str = "
     key = dedup_key or f"{bot_id}:{timezone.now():%Y-%m-%dT%H}"
     return alert_notify(tenant_id=tenant_id, kind=AlertKind.DRIFT,
                         text=messages.alert_drift(bot_name=bot.name, summary=summary[:500]),
-                        dedup_key=key)
+                        dedup_key=key, bot=bot)
 
 
 def alert_plan_changed(*, tenant_id: int, old_plan: str, new_plan: str, reason: str) -> int:

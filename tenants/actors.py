@@ -48,6 +48,9 @@ class Actor:
     scopes: frozenset[str] = field(default_factory=frozenset)
     # What the key's creator may still do (None: a key the platform minted, no creator).
     key_ceiling: frozenset[str] | None = None
+    # An integration (an inbound signal webhook): no person and no key, yet not the system
+    # either; it may do its `scopes` in its tenant and nothing else.
+    integration: bool = False
 
     @classmethod
     def for_member(cls, membership: Membership, *, via: str = "web", ip: str | None = None,
@@ -76,9 +79,15 @@ class Actor:
         """The platform itself (CLI, scheduler, circuit breakers): allowed everything."""
         return cls(tenant=tenant, via=via, scopes=frozenset(Scope.values), role=Role.OWNER)
 
+    @classmethod
+    def for_integration(cls, tenant: Tenant, *, via: str, scopes: frozenset[str],
+                        ip: str | None = None) -> Actor:
+        """An outside system acting for one tenant within `scopes` (recorded as `via`)."""
+        return cls(tenant=tenant, via=via, ip=ip, scopes=frozenset(scopes), integration=True)
+
     @property
     def is_system(self) -> bool:
-        return self.user is None and self.api_key is None
+        return self.user is None and self.api_key is None and not self.integration
 
     @property
     def label(self) -> str:
@@ -92,6 +101,8 @@ class Actor:
         """Whether this actor may perform an action of `scope`."""
         if self.is_system:
             return True
+        if self.integration:
+            return scope in self.scopes
         if self.api_key is not None:
             return self._key_can(scope)
         return self.role is not None and role_at_least(self.role, SCOPE_MIN_ROLE[Scope(scope)])
@@ -121,6 +132,8 @@ class Actor:
             raise Forbidden(f"This needs a signed-in {Role(minimum).label.lower()} or above.")
 
     def _refusal(self, scope: str) -> str:
+        if self.integration:
+            return f"The {self.via} cannot do '{scope}'."
         if self.api_key is not None and self.key_ceiling is not None \
                 and scope not in self.key_ceiling:
             return (f"This API key's creator can no longer do '{scope}' in this workspace, "

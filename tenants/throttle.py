@@ -12,7 +12,7 @@ Buckets are fixed windows. A bucket's key is
     aitrader:rl:<budget>:<scope>:<period>s:<identity digest>:<window start>
 
 (before the cache's own prefix and version): the budget's name, the scope (principal, tenant,
-ip, user_ip, email), the rate's period in seconds, the first 32 hex digits of the SHA-256 of
+ip, user_ip, email, hook), the rate's period in seconds, the first 32 hex digits of the SHA-256 of
 the identity (e-mail addresses are neither valid cache-key text nor wanted in the store in
 clear) and the Unix time the window began, a multiple of the period. It lives until its window
 ends, plus EXPIRY_MARGIN_SECONDS.
@@ -26,7 +26,10 @@ Budgets (per principal; a tenant gets four times that, an IP twice):
 - login: failed sign-ins (password, 2FA code, re-entered password) per e-mail + IP, and 4x that
   per IP whatever the e-mail, within a window;
 - account_email: password resets and sign-up links per e-mail address (any IP), 4x per IP;
-- unauthenticated: 401 answers per IP and minute; past it the IP gets 429 before any lookup.
+- unauthenticated: 401 answers per IP and minute; past it the IP gets 429 before any lookup;
+- signal: alerts per inbound signal webhook (its token) and minute, and SIGNAL_IP_FACTOR times
+  that per IP (TradingView posts every customer's alerts from a handful of addresses). The
+  webhook view spends it itself, before looking the token up: only it knows the token.
 
 A store that does not answer fails *closed* for budgets that guard money or secrets (control,
 export, key creation, login: 503) and *open* for reads and 401 counting (a Redis blip must not
@@ -57,6 +60,7 @@ logger = logging.getLogger(__name__)
 READ, CONTROL, EXPORT, KEY_CREATE, LOGIN, UNAUTHENTICATED = (
     "read", "control", "export", "key_create", "login", "unauthenticated")
 ACCOUNT_EMAIL = "account_email"
+SIGNAL = "signal"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # A tenant pools many keys and members; an IP may front a few of them.
 SHARED_FACTORS = {"tenant": 4, "ip": 2}
@@ -70,7 +74,8 @@ PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DJANGO_ONLY_OPTIONS = ("serializer", "pool_class", "parser_class")
 # How a refusal names the bucket that is full.
 SCOPE_LABELS = {"principal": "API key or user", "tenant": "workspace", "ip": "address",
-                "user_ip": "account and address", "email": "e-mail address"}
+                "user_ip": "account and address", "email": "e-mail address",
+                "hook": "signal webhook"}
 # Unsafe API routes and dashboard page actions whose budget is not `control`.
 ROUTE_BUDGETS: dict[tuple[str, str], str] = {
     ("api:export-trades", "GET"): EXPORT,
@@ -154,6 +159,9 @@ def budget(name: str) -> Budget:
         UNAUTHENTICATED: Budget(
             UNAUTHENTICATED, (f"{settings.AITRADER_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE}/m",),
             False, "requests without a valid credential", {}),
+        # Alerts place orders: fail closed.
+        SIGNAL: Budget(SIGNAL, (f"{settings.AITRADER_RATE_LIMIT_SIGNALS_PER_MINUTE}/m",), True,
+                       "signal alerts", {"ip": settings.AITRADER_RATE_LIMIT_SIGNAL_IP_FACTOR}),
     }
     return budgets[name]
 
@@ -423,6 +431,11 @@ def account_email_identities(email: str, ip: str | None) -> list[tuple[str, str]
 def account_email_spend(*, email: str, ip: str | None) -> None:
     """Count one e-mail-sending request (password reset, sign-up); RateLimited past a limit."""
     spend(budget(ACCOUNT_EMAIL), account_email_identities(email, ip))
+
+
+def signal_spend(*, token: str, ip: str | None) -> None:
+    """Count one inbound signal alert against its hook's token and the sender's IP."""
+    spend(budget(SIGNAL), [("hook", f"hook:{token}"), ("ip", f"ip:{ip or 'unknown'}")])
 
 
 def route_budget(view_name: str | None, method: str, *, api: bool) -> str | None:

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from tests.base import World, build_world, client_past_second_factor
 
 # Local stand-ins of the outside world, available to every test.
-pytest_plugins = ["tests.fakes.binance", "tests.fakes.stripe"]
+pytest_plugins = ["tests.fakes.binance", "tests.fakes.stripe", "tests.fakes.webhook"]
 
 
 @pytest.fixture(autouse=True)
@@ -16,6 +16,14 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _history_stores(settings, tmp_path):
+    """Stored candle history (shared and per tenant) in the test's own directory, never the
+    project's var/: a backtest's default data set depends on what is stored."""
+    settings.AITRADER_HISTORY_DIR = str(tmp_path / "history")
+    settings.AITRADER_TENANT_HISTORY_DIR = str(tmp_path / "tenant-history")
 
 
 @pytest.fixture

@@ -111,6 +111,7 @@ from decimal import Decimal  # noqa: E402
 
 from trading.models import (  # noqa: E402
     BacktestRun,
+    BacktestSweep,
     Bot,
     EquitySnapshot,
     ExchangeAccount,
@@ -119,6 +120,8 @@ from trading.models import (  # noqa: E402
     Order,
     PaperBalance,
     Position,
+    SignalAlert,
+    SignalHook,
     Thought,
     Trade,
 )
@@ -196,8 +199,30 @@ def make_backtest_run(tenant: Tenant) -> BacktestRun:
                                       timeframe="1h")
 
 
+@factory(BacktestSweep)
+def make_backtest_sweep(tenant: Tenant) -> BacktestSweep:
+    return BacktestSweep.objects.create(tenant=tenant, strategy="sma_cross", symbol="BTC/USDT",
+                                        timeframe="1h", grid={"fast": [5, 10]}, combinations=2)
+
+
+@factory(SignalHook)
+def make_signal_hook(tenant: Tenant) -> SignalHook:
+    return SignalHook.objects.create(tenant=tenant, bot=make_bot(tenant),
+                                     token=f"factory-token-{next(_counter)}",
+                                     secret_hash=f"{next(_counter):064x}")
+
+
+@factory(SignalAlert)
+def make_signal_alert(tenant: Tenant) -> SignalAlert:
+    return SignalAlert.objects.create(tenant=tenant, bot=make_bot(tenant),
+                                      alert_id=f"factory-{next(_counter)}", action="enter",
+                                      outcome="queued: enter now")
+
+
 # --- notifications ----------------------------------------------------------------------------
 from notifications.models import (  # noqa: E402
+    ChannelDelivery,
+    NotificationChannel,
     NotificationSettings,
     TelegramDelivery,
     TelegramLink,
@@ -233,6 +258,20 @@ def make_telegram_delivery(tenant: Tenant) -> TelegramDelivery:
     link = make_telegram_link(tenant)
     return TelegramDelivery.objects.create(tenant=tenant, link=link, kind="checkin",
                                            dedup_key=f"factory:{next(_counter)}", text="hello")
+
+
+@factory(NotificationChannel)
+def make_notification_channel(tenant: Tenant) -> NotificationChannel:
+    return NotificationChannel.objects.create(tenant=tenant, kind="email",
+                                              target=f"channel{next(_counter)}@example.com")
+
+
+@factory(ChannelDelivery)
+def make_channel_delivery(tenant: Tenant) -> ChannelDelivery:
+    channel = make_notification_channel(tenant)
+    return ChannelDelivery.objects.create(tenant=tenant, channel=channel, event="alert",
+                                          dedup_key=f"factory:{next(_counter)}",
+                                          subject="hello", text="hello")
 
 
 # --- mlmodels -------------------------------------------------------------------------------

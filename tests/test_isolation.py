@@ -16,7 +16,7 @@ from django.forms.models import model_to_dict
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from mlmodels.models import MLModel
-from notifications.models import TelegramLink
+from notifications.models import NotificationChannel, TelegramLink
 from tenants.models import ApiKey, Invitation, Membership, Scope
 from tenants.scoping import TenantScopedModel
 from tenants.services import api_key_issue
@@ -24,6 +24,7 @@ from tests.base import owner_actor
 from tests.factories import MODEL_FACTORIES, make
 from trading.models import (
     BacktestRun,
+    BacktestSweep,
     Bot,
     EquitySnapshot,
     ExchangeAccount,
@@ -45,6 +46,7 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "api:bot-unarchive": (Bot, "pk", ("POST",), {}),
     "api:bot-manual": (Bot, "pk", ("POST",), {"action": "enter"}),
     "api:bot-manual-orders": (Bot, "pk", ("GET",), {}),
+    "api:bot-signal-hook": (Bot, "pk", ("GET", "POST", "DELETE"), {}),
     "api:bot-pnl": (Bot, "pk", ("GET",), {}),
     "api:bot-pause": (Bot, "pk", ("POST",), {}),
     "api:bot-resume": (Bot, "pk", ("POST",), {}),
@@ -57,6 +59,7 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "api:thought-detail": (Thought, "pk", ("GET",), {}),
     "api:equity-detail": (EquitySnapshot, "pk", ("GET",), {}),
     "api:backtest-detail": (BacktestRun, "pk", ("GET",), {}),
+    "api:sweep-detail": (BacktestSweep, "pk", ("GET",), {}),
     "api:exchange-account-detail": (ExchangeAccount, "pk", ("GET",), {}),
     "api:exchange-account-credentials": (ExchangeAccount, "pk", ("POST", "DELETE"),
                                          {"api_key": "k", "secret": "s", "password": "p"}),
@@ -77,7 +80,10 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "dashboard:bot_unarchive": (Bot, "bot_id", ("POST",), {}),
     "dashboard:bot_delete": (Bot, "bot_id", ("POST",), {}),
     "dashboard:bot_manual": (Bot, "bot_id", ("POST",), {"action": "enter"}),
+    "dashboard:bot_signal_hook_enable": (Bot, "bot_id", ("POST",), {}),
+    "dashboard:bot_signal_hook_disable": (Bot, "bot_id", ("POST",), {}),
     "dashboard:backtest_detail": (BacktestRun, "run_id", ("GET",), {}),
+    "dashboard:sweep_detail": (BacktestSweep, "sweep_id", ("GET",), {}),
     "dashboard:api_key_revoke": (ApiKey, "key_id", ("POST",), {}),
     "dashboard:credentials_save": (ExchangeAccount, "account_id", ("POST",),
                                    {"api_key": "k", "secret": "s", "password": "p"}),
@@ -85,6 +91,10 @@ OBJECT_URLS: dict[str, tuple[type, str, tuple[str, ...], dict]] = {
     "notifications:telegram_unlink": (TelegramLink, "link_id", ("POST",), {}),
     "api:member-detail": (Membership, "pk", ("GET", "PATCH", "DELETE"), {"role": "viewer"}),
     "api:telegram-link-unlink": (TelegramLink, "pk", ("POST",), {}),
+    "notifications:channel_update": (NotificationChannel, "channel_id", ("POST",), {}),
+    "notifications:channel_remove": (NotificationChannel, "channel_id", ("POST",), {}),
+    "api:notification-channel-detail": (NotificationChannel, "pk", ("GET", "PATCH", "DELETE"),
+                                        {"entry": False}),
 }
 # id-carrying URLs that are not tenant objects, with the reason.
 EXEMPT_OBJECT_URLS = {
@@ -92,6 +102,12 @@ EXEMPT_OBJECT_URLS = {
     "signup_confirm": "a signed sign-up token, not a tenant object (test_signup_enumeration)",
     "password_reset_confirm": "Django's signed reset token, not a tenant object",
     "notifications:telegram_webhook": "a secret path segment, checked with a header secret",
+    "signal_webhook": "a hook's public token proven by its secret, not an id; unknown token "
+                      "and wrong secret answer alike in tests/dashboard/"
+                      "test_signal_webhook_view.py",
+    "dashboard:backtest_upload_detail": "a status file under the tenant's own directory, not "
+                                        "a row; another tenant's id is a 404 in "
+                                        "tests/dashboard/test_backtest_upload.py",
 }
 # /api/v1/ list endpoints -> the model they list.
 LIST_URLS: dict[str, type] = {
@@ -103,19 +119,24 @@ LIST_URLS: dict[str, type] = {
     "api:thought-list": Thought,
     "api:equity-list": EquitySnapshot,
     "api:backtest-list": BacktestRun,
+    "api:sweep-list": BacktestSweep,
     "api:exchange-account-list": ExchangeAccount,
     "api:api-key-list": ApiKey,
     "api:mlmodel-list": MLModel,
     "api:member-list": Membership,
     "api:invitation-list": Invitation,
     "api:telegram-link-list": TelegramLink,
+    "api:notification-channel-list": NotificationChannel,
 }
 EXEMPT_LIST_URLS = {
     "api:me": "describes the caller's own tenant",
     "api:strategies": "the global strategy registry, no tenant rows",
+    "api:markets": "the shared market catalogue, no tenant rows",
     "api:export-trades": "CSV; cross-tenant rows checked in tests/dashboard/test_api_export.py",
     "api:audit-export": "CSV; cross-tenant rows checked in tests/security/test_audit_export.py",
     "api:equity-portfolio": "aggregate; cross-tenant sums checked in test_api_equity.py",
+    "api:backtest-compare": "takes ?runs= ids (400 without); another tenant's id is a 404 in "
+                            "tests/dashboard/test_api_backtest_compare.py",
     "api:schema": "static OpenAPI document",
     "api:docs": "static docs page",
     "api:telegram-link-codes": "POST only; names a member by e-mail, checked against the "

@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from trading.models import (
     BacktestRun,
+    BacktestSweep,
     Bot,
     EquitySnapshot,
     ExchangeAccount,
@@ -98,6 +99,15 @@ class BacktestRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "strategy"]
     list_select_related = ["tenant"]
     exclude = ["report"]
+
+
+@admin.register(BacktestSweep)
+class BacktestSweepAdmin(admin.ModelAdmin):
+    list_display = ["id", "tenant", "strategy", "symbol", "timeframe", "combinations", "status",
+                    "progress", "created_at"]
+    list_filter = ["status", "strategy"]
+    list_select_related = ["tenant"]
+    exclude = ["result"]
 
 
 @admin.register(MarketFeed)

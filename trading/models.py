@@ -437,6 +437,36 @@ class BacktestRun(TenantScopedModel):
         return f"{self.strategy} on {self.symbol} ({self.status})"
 
 
+class BacktestSweep(TenantScopedModel):
+    """A parameter sweep a member asked for: the grid, the out-of-sample share, progress and
+    the ranked results (trading.core.backtest.walk_forward)."""
+
+    Status = BacktestRun.Status
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    strategy = models.CharField(max_length=40)
+    parameters = models.JSONField(default=dict, blank=True,
+                                  help_text="values of the parameters not swept")
+    grid = models.JSONField(default=dict, help_text="swept parameter -> its values")
+    config = models.JSONField(default=dict, blank=True, help_text="cash, fee, slippage, ...")
+    symbol = models.CharField(max_length=30)
+    timeframe = models.CharField(max_length=8)
+    out_of_sample_pct = models.PositiveSmallIntegerField(default=30)
+    combinations = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=BacktestRun.Status.choices,
+                              default=BacktestRun.Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sweep of {self.strategy} on {self.symbol} ({self.status})"
+
+
 class MarketFeed(models.Model):
     """Freshness of one shared market-data feed (exchange, symbol, timeframe); not tenant data."""
 
@@ -454,3 +484,38 @@ class MarketFeed(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exchange_id} {self.symbol} {self.timeframe}"
+
+
+class SignalHook(TenantScopedModel):
+    """A bot's inbound signal webhook (TradingView-style alerts): a public token in the URL
+    names the bot, and a secret shown once proves the sender; only its SHA-256 is kept."""
+
+    bot = models.OneToOneField(Bot, on_delete=models.CASCADE, related_name="signal_hook")
+    token = models.CharField(max_length=64, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"signal hook of bot {self.bot_id}"
+
+
+class SignalAlert(TenantScopedModel):
+    """One alert a signal hook received, once per alert id: a repeat changes nothing."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="signal_alerts")
+    alert_id = models.CharField(max_length=100)
+    action = models.CharField(max_length=10)
+    outcome = models.CharField(max_length=300, blank=True)
+    manual_order = models.ForeignKey(ManualOrder, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bot", "alert_id"],
+                                               name="signal_alert_once_per_bot")]
+
+    def __str__(self) -> str:
+        return f"signal {self.alert_id} for bot {self.bot_id}"

@@ -6,13 +6,25 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, NullIf
 
 from aitrader.errors import NotFound
 from tenants.actors import Actor
 from tenants.models import Scope, Tenant
 from tenants.plans import plan_require_feature
 from trading.core import money
+from trading.core.backtest.compare import compare_runs
 from trading.core.pnl_periods import (
     PairPnl,
     PeriodPnl,
@@ -23,6 +35,7 @@ from trading.core.pnl_periods import (
 )
 from trading.models import (
     BacktestRun,
+    BacktestSweep,
     Bot,
     EquitySnapshot,
     ExchangeAccount,
@@ -32,6 +45,8 @@ from trading.models import (
     Order,
     PaperBalance,
     Position,
+    SignalAlert,
+    SignalHook,
     Thought,
     Trade,
     TradingMode,
@@ -271,12 +286,77 @@ def backtest_run_get(*, tenant: Tenant | int, run_id: int) -> BacktestRun:
     return run
 
 
-def backtest_runs_unfinished() -> list[tuple[int, int]]:
-    """(tenant id, run id) of backtests queued or running, across all tenants, oldest first:
-    what an embedded server's job pool had not finished when it stopped."""
-    return list(BacktestRun.objects.all_tenants(reason="resume after a server restart")
-                .filter(status__in=(BacktestRun.Status.QUEUED, BacktestRun.Status.RUNNING))
+# The report figures the runs list shows and sorts by (page ?sort=, API ?ordering=): each
+# name is its key in report["metrics"], with the column type it is read as.
+BACKTEST_RUN_FIGURES = {"return_pct": FloatField, "max_drawdown_pct": FloatField,
+                        "trades": IntegerField, "sharpe": FloatField}
+BACKTEST_RUN_ORDERINGS = ("created_at", *BACKTEST_RUN_FIGURES)
+
+
+def backtest_run_summaries(*, tenant: Tenant | int,
+                           ordering: str | None = None) -> QuerySet[BacktestRun]:
+    """The tenant's runs without their reports, each with return_pct, max_drawdown_pct,
+    trades and sharpe read from its stored report's metrics in the database (None without a
+    report or the figure), ordered by `ordering`: a name of BACKTEST_RUN_ORDERINGS, "-" first
+    for descending, runs lacking the figure last; anything else is newest first."""
+    # NULLIF: SQLite's text of a JSON null is "null" (PostgreSQL's is NULL), cast it would be 0.
+    figures = {name: Cast(NullIf(KT(f"report__metrics__{name}"), Value("null")), column())
+               for name, column in BACKTEST_RUN_FIGURES.items()}
+    runs = backtest_run_list(tenant=tenant).defer("report").annotate(**figures)
+    return runs.order_by(*backtest_run_ordering(ordering))
+
+
+def backtest_run_ordering(ordering: str | None) -> list:
+    """The order_by terms of a whitelisted ordering, one name or several separated by
+    commas (see backtest_run_summaries); newest first when any name is not whitelisted."""
+    terms = [term.strip() for term in (ordering or "").split(",") if term.strip()]
+    if not terms or any(term.removeprefix("-") not in BACKTEST_RUN_ORDERINGS for term in terms):
+        return ["-created_at", "-id"]
+    order = [F(term[1:]).desc(nulls_last=True) if term.startswith("-")
+             else F(term).asc(nulls_last=True) for term in terms]
+    return [*order, "-id" if terms[0].startswith("-") else "id"]
+
+
+def backtest_runs_pick(*, tenant: Tenant | int, run_ids: list[int]) -> list[BacktestRun]:
+    """The tenant's runs with these ids, reports included, in the order given; NotFound when
+    any is missing, another tenant's among them (the comparison shows all or nothing)."""
+    runs = {run.pk: run for run in backtest_run_list(tenant=tenant).filter(pk__in=run_ids)}
+    if len(runs) != len(set(run_ids)):
+        raise NotFound("No such backtest run.")
+    return [runs[run_id] for run_id in run_ids]
+
+
+def backtest_runs_compare(*, tenant: Tenant | int, run_ids: list[int]) -> dict:
+    """The tenant's runs `run_ids` side by side (trading.core.backtest.compare): settings and
+    metrics in rows, the best of each marked, equity curves as returns; NotFound when any
+    run is missing or another tenant's."""
+    runs = backtest_runs_pick(tenant=tenant, run_ids=run_ids)
+    return compare_runs([{"id": run.pk, "strategy": run.strategy, "parameters": run.parameters,
+                          "symbol": run.symbol, "timeframe": run.timeframe,
+                          "status": run.status, "config": run.config, "report": run.report}
+                         for run in runs])
+
+
+def jobs_unfinished(model: type[BacktestRun] | type[BacktestSweep]) -> list[tuple[int, int]]:
+    """(tenant id, id) of `model`'s jobs (backtest runs or sweeps) queued or running, across
+    all tenants, oldest first: what an embedded server's job pool had not finished when it
+    stopped."""
+    return list(model.objects.all_tenants(reason="resume after a server restart")
+                .filter(status__in=(model.Status.QUEUED, model.Status.RUNNING))
                 .order_by("created_at", "id").values_list("tenant_id", "id"))
+
+
+def sweep_list(*, tenant: Tenant | int) -> QuerySet[BacktestSweep]:
+    """The tenant's parameter sweeps, newest first."""
+    return BacktestSweep.objects.for_tenant(tenant).order_by("-created_at", "-id")
+
+
+def sweep_get(*, tenant: Tenant | int, sweep_id: int) -> BacktestSweep:
+    """One parameter sweep of the tenant; NotFound otherwise (another tenant's too)."""
+    sweep = sweep_list(tenant=tenant).filter(pk=sweep_id).first()
+    if sweep is None:
+        raise NotFound("No such sweep.")
+    return sweep
 
 
 def bots_due(*, now, limit: int = 1000) -> list[tuple[int, int]]:
@@ -463,3 +543,14 @@ def account_balances(*, account: ExchangeAccount) -> list[AccountBalance]:
                            used=Decimal(held["used"]), total=Decimal(held["total"]),
                            is_quote=currency == account.quote_currency)
             for currency, held in sorted((account.balances or {}).items())]
+
+
+def signal_hook_for_bot(*, bot: Bot) -> SignalHook | None:
+    """The bot's signal webhook while it is enabled, else None."""
+    return SignalHook.objects.for_tenant(bot.tenant_id).filter(bot=bot, active=True).first()
+
+
+def signal_alert_list(*, bot: Bot, limit: int = 10) -> list[SignalAlert]:
+    """The bot's latest signal alerts, newest first."""
+    return list(SignalAlert.objects.for_tenant(bot.tenant_id).filter(bot=bot)
+                .order_by("-received_at", "-pk")[:limit])

@@ -71,6 +71,22 @@ def backtest_run_task(tenant_id: int, run_id: int) -> None:
     backtest_run_execute(tenant_id=tenant_id, run_id=run_id)
 
 
+@shared_task(base=BackgroundTask, acks_late=True, ignore_result=True)
+def sweep_run_task(tenant_id: int, sweep_id: int) -> None:
+    """Run one queued parameter sweep (progress goes to the tenant's live feed)."""
+    from trading.services.sweeps import sweep_execute
+
+    sweep_execute(tenant_id=tenant_id, sweep_id=sweep_id)
+
+
+@shared_task(base=BackgroundTask, acks_late=True, ignore_result=True)
+def candle_upload_import_task(tenant_id: int, upload_id: str) -> None:
+    """Import one kept candle upload into its tenant's history (the status file says how)."""
+    from trading.services.candle_history import candle_upload_execute
+
+    candle_upload_execute(tenant_id=tenant_id, upload_id=upload_id)
+
+
 @shared_task(ignore_result=True)
 def reconcile_live_accounts() -> int:
     """Beat task: queue one reconciliation per live account with keys and bots; returns how

@@ -310,6 +310,8 @@ SPECTACULAR_SETTINGS = {
         "TradeStatusEnum": "trading.models.Trade.Status",
         "BacktestStatusEnum": "trading.models.BacktestRun.Status",
         "ReconcileStatusEnum": "trading.models.ReconcileStatus",
+        "ThoughtKindEnum": "trading.models.Thought.Kind",
+        "NotificationChannelKindEnum": "notifications.models.NotificationChannel.Kind",
     },
 }
 
@@ -396,6 +398,12 @@ AITRADER_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE = env_int(
 # IP gets 4x, so nobody can flood a mailbox or use the pages to send mail in bulk.
 AITRADER_RATE_LIMIT_ACCOUNT_EMAILS_PER_HOUR = env_int(
     "AITRADER_RATE_LIMIT_ACCOUNT_EMAILS_PER_HOUR", 5, minimum=1)
+# Alerts each inbound signal webhook (a bot's TradingView hook) takes per minute; an IP gets
+# SIGNAL_IP_FACTOR times that, since TradingView sends every customer's alerts from a few IPs.
+AITRADER_RATE_LIMIT_SIGNALS_PER_MINUTE = env_int("AITRADER_RATE_LIMIT_SIGNALS_PER_MINUTE", 30,
+                                                 minimum=1)
+AITRADER_RATE_LIMIT_SIGNAL_IP_FACTOR = env_int("AITRADER_RATE_LIMIT_SIGNAL_IP_FACTOR", 20,
+                                               minimum=1)
 RATELIMIT_USE_CACHE = "default"
 
 # --- Trading engine ----------------------------------------------------------------------------
@@ -406,6 +414,15 @@ AITRADER_REPLAY_DIR = env_str("AITRADER_REPLAY_DIR", str(VAR_DIR / "marketdata")
 # Stored candle history for backtests (Parquet per market and month; trading.core.history):
 # `download_ohlcv` and `import_candles` write it, `backtest --stored` reads it.
 AITRADER_HISTORY_DIR = env_str("AITRADER_HISTORY_DIR", str(VAR_DIR / "history"))
+# Candle CSVs a tenant uploads on the Backtests page: its own store (same layout) under
+# <dir>/<tenant id>/, never the shared one. Files up to the inline size import in the request
+# (well under a second); larger ones, up to the maximum, are kept and imported by a job.
+AITRADER_TENANT_HISTORY_DIR = env_str("AITRADER_TENANT_HISTORY_DIR",
+                                      str(VAR_DIR / "tenant-history"))
+AITRADER_CANDLE_UPLOAD_MAX_BYTES = env_int("AITRADER_CANDLE_UPLOAD_MAX_BYTES", 200 * 2**20,
+                                           minimum=1)
+AITRADER_CANDLE_UPLOAD_INLINE_BYTES = env_int("AITRADER_CANDLE_UPLOAD_INLINE_BYTES", 2 * 2**20,
+                                              minimum=0)
 # Replayed market milliseconds per wall-clock millisecond (30: a 1m candle every 2 s).
 AITRADER_REPLAY_SPEED = env_int("AITRADER_REPLAY_SPEED", 30, minimum=1)
 # How often a running bot is looked at (seconds); a tick without a new candle is cheap.
@@ -449,6 +466,11 @@ AITRADER_TELEGRAM_WEBHOOK_SECRET = env_str("AITRADER_TELEGRAM_WEBHOOK_SECRET", "
 AITRADER_TELEGRAM_SEND_CHECKINS = env_bool("AITRADER_TELEGRAM_SEND_CHECKINS", True)
 AITRADER_TELEGRAM_CHECKIN_INTERVAL_MINUTES = env_int(
     "AITRADER_TELEGRAM_CHECKIN_INTERVAL_MINUTES", 30, minimum=1)
+
+# --- Outgoing notification channels: e-mail and signed webhooks ---------------------------------
+# Webhooks must be https:// to a public address; this also allows http://127.0.0.1 (local
+# development and the test suite's stand-in), never in production.
+AITRADER_WEBHOOK_ALLOW_LOOPBACK = env_bool("AITRADER_WEBHOOK_ALLOW_LOOPBACK", DEBUG)
 
 # --- Logging: one line per record to stderr -----------------------------------------------------
 LOGGING = {

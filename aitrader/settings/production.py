@@ -20,6 +20,8 @@ for _entry in env_list("AITRADER_API_KEY_PEPPERS"):
 from aitrader.settings.base import *  # noqa: E402,F401,F403
 
 DEBUG = False
+# A webhook to the server's own loopback would let a tenant probe it (SSRF).
+AITRADER_WEBHOOK_ALLOW_LOOPBACK = False
 # Mail really leaves: SMTP unless EMAIL_BACKEND says otherwise (tenants.checks refuses a
 # backend that keeps it local).
 AITRADER_PRODUCTION = True

@@ -12,7 +12,6 @@ from dashboard.apis.jobs import JOB_LOCATION, accepted
 from mlmodels import selectors as ml_selectors
 from mlmodels import services as ml_services
 from tenants.models import Scope
-from trading.services.backtests import stored_candles
 
 
 class MLModelTrainSerializer(serializers.Serializer):
@@ -56,11 +55,9 @@ class MLModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         body = MLModelTrainSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        candles = stored_candles(symbol=data["symbol"].upper(), timeframe=data["timeframe"])
-        model = ml_services.mlmodel_train(
+        model = ml_services.mlmodel_train_stored(
             tenant=self.tenant, actor=self.actor, symbol=data["symbol"],
-            timeframe=data["timeframe"], candles=candles, options=data["options"],
-            data_source=f"stored:{data['symbol'].upper()}:{data['timeframe']}",
+            timeframe=data["timeframe"], options=data["options"],
             walk_forward_folds=data["walk_forward_folds"])
         model = ml_selectors.mlmodel_get(tenant=self.tenant, model_id=model.pk)
         return accepted(request, _body(model), view_name="api:mlmodel-detail", pk=model.pk)

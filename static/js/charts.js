@@ -8,6 +8,7 @@
   var GOOD = "#26c281";
   var BAD = "#ef5350";
   var ACCENT = "#4f8cff";
+  var SERIES = [ACCENT, "#f5a623", GOOD, "#c678dd", BAD, "#56b6c2"];
 
   function baseOptions() {
     return {
@@ -32,6 +33,17 @@
         lineColor: ACCENT, topColor: "rgba(79,140,255,0.35)", bottomColor: "rgba(79,140,255,0.02)",
         lineWidth: 2, priceLineVisible: false });
       return { chart: chart, series: series };
+    },
+
+    /** Several titled lines on one chart (runs compared): [{title, points}] as [{time, value}]. */
+    lines: function (container, series) {
+      var chart = LWC.createChart(container, baseOptions());
+      series.forEach(function (line, index) {
+        chart.addSeries(LWC.LineSeries, { color: SERIES[index % SERIES.length], lineWidth: 2,
+          title: line.title, priceLineVisible: false }).setData(line.points);
+      });
+      chart.timeScale().fitContent();
+      return chart;
     },
 
     /** A candlestick chart with a markers layer for entries and exits. */

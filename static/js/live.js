@@ -120,4 +120,46 @@
   };
 
   A.LiveFeed = LiveFeed;
+
+  // A background job's page (a backtest, a sweep): its status badge and progress bar follow
+  // the live feed's `eventName` events for the job, with polling of `root.dataset.url` as a
+  // fallback (a blocked WebSocket or a missed event must not leave it stuck); the result is
+  // rendered by the server, so the page reloads once the job has finished.
+  var JOB_POLL_MS = 2000;
+
+  function showJobProgress(root, status, progress) {
+    var badge = document.querySelector("[data-field='status']");
+    if (badge && status === "running" && root.dataset.status !== "running") {
+      root.dataset.status = "running";  // queued until a background worker takes it
+      badge.className = "badge bt-running";
+      badge.textContent = "Running";
+      document.querySelector("[data-field='progress-title']").textContent = "Running\u2026";
+    }
+    var bar = document.querySelector("[data-field='progress']");
+    if (bar && typeof progress === "number") {
+      bar.value = progress;
+      document.querySelector("[data-field='progress-text']").textContent = progress + " %";
+    }
+    if (status === "done" || status === "failed") { global.location.reload(); }
+  }
+
+  A.watchJob = function (root, eventName, jobId) {
+    var feed = new LiveFeed({});
+    feed.on(eventName, function (event) {
+      if (event.data && event.data.id === jobId) {
+        showJobProgress(root, event.data.status, event.data.progress);
+      }
+    });
+    feed.connect();
+    function poll() {
+      A.getJSON(root.dataset.url).then(function (job) {
+        showJobProgress(root, job.status, job.progress);
+      }).catch(function () {}).then(function () { global.setTimeout(poll, JOB_POLL_MS); });
+    }
+    global.setTimeout(poll, JOB_POLL_MS);
+  };
+
+  A.jobUnfinished = function (root) {
+    return root.dataset.status === "queued" || root.dataset.status === "running";
+  };
 })(window);

@@ -103,13 +103,29 @@ def test_lists_document_their_filters_and_pagination(schema):
     assert {"bot", "symbol", "status", "since", "until", "ordering", "limit", "offset"} <= params
 
 
+# Components that carry a new secret, answered only when it is made (and never again).
+SHOWN_ONCE = {"SignalHookCreated"}
+
+
 def test_the_schema_never_mentions_a_hash_or_secret_field(schema):
     for name, component in schema["components"]["schemas"].items():
         properties = component.get("properties", {})
         assert not set(properties) & {"key_hash", "pepper_version", "credential_ref"}, name
-        # A secret may only be sent (exchange credentials), never returned.
+        # A secret may only be sent (exchange credentials), never returned; the one exception
+        # is the answer that creates it (a signal hook's secret, like a new API key), once.
+        if name in SHOWN_ONCE:
+            continue
         for field in set(properties) & {"secret", "api_key", "password"}:
             assert properties[field].get("writeOnly") is True, f"{name}.{field}"
+
+
+def test_a_secret_shown_once_is_only_in_a_creation_answer(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation.get("responses", {}).items():
+                refs = str(response.get("content", {}))
+                if any(f"/{name}'" in refs for name in SHOWN_ONCE):
+                    assert (method, status) == ("post", "201"), (path, method, status)
     created = schema["components"]["schemas"]["ApiKeyCreated"]["properties"]
     assert created["key"]["readOnly"] is True
 

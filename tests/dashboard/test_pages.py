@@ -278,7 +278,7 @@ def test_the_backtest_form_runs_a_backtest_and_shows_its_report(world, alice,
     assert response["Location"] == reverse("dashboard:backtest_detail", args=[run.pk])
     assert (run.strategy, run.symbol, run.parameters["period"]) == ("rsi_reversion", "ETH/USDT",
                                                                    "10")
-    assert run.config == {"cash": 5000.0, "preset": "conservative"}
+    assert run.config == {"cash": 5000.0, "preset": "conservative", "data": "sample"}
     html = alice.get(response["Location"]).content.decode()
     assert 'id="equity-chart"' in html and 'id="metrics-table"' in html
     assert "5,000.00" in html

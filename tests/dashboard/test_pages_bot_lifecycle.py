@@ -2,6 +2,7 @@
 page), duplicate, stop, archive (out of the overview, page kept) and delete."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -35,6 +36,21 @@ def test_the_edit_form_saves_and_redirects(alice, bot):
     bot.refresh_from_db()
     assert (bot.name, bot.timeframe, bot.parameters["fast"], bot.capital) == (
         "trend fast", "1h", 4, Decimal("750"))
+
+
+def test_the_edit_form_as_shown_saves_unchanged(alice, bot):
+    """The page's own values post back: the capital is shown as typed, not with the
+    column's 18 decimal places that the 8-place check would refuse."""
+    Bot.objects.filter(pk=bot.pk).update(capital=Decimal("1234.5"))
+    bot.refresh_from_db()
+    page = alice.get(f"/bots/{bot.pk}/").content.decode()
+    shown = re.search(r'<input type="number" name="capital" value="([^"]+)"', page).group(1)
+    assert shown == "1234.5"
+    response = alice.post(f"/bots/{bot.pk}/edit/", edit_form(bot, capital=shown,
+                                                            name="renamed"))
+    assert response.status_code == 302
+    bot.refresh_from_db()
+    assert (bot.name, bot.capital) == ("renamed", Decimal("1234.5"))
 
 
 def test_a_refused_edit_shows_the_form_with_the_reason(alice, bot):

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tenants.models import Tenant
 from tenants.plans import Plan
+from tests.e2e.dialogs import answer_confirmation
 from tests.e2e.server import MAIL_DIR
 from trading.models import Bot
 
@@ -37,7 +38,9 @@ class Tab:
         self.problems: list[str] = []
         self.page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
         self.page.on("console", self._console)
-        self.page.on("dialog", lambda dialog: dialog.accept())  # the confirm() of controls
+        # The browser's own dialogs must never appear: confirmations are in the page.
+        self.page.on("dialog", lambda dialog: self.problems.append(
+            f"native dialog: {dialog.message}"))
 
     def _console(self, message) -> None:
         if message.type == "error" and "Refused to" in message.text:
@@ -137,6 +140,7 @@ def test_a_customer_signs_up_trades_on_paper_and_uses_the_api(app_server, browse
     expect(page.locator("#trades-table tbody tr").first).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     screenshot(page, "03-bot-detail")
     page.click("[data-control=pause] button")
+    answer_confirmation(page, says="keeps its position")
     expect(page.locator("h1 [data-field=status]")).to_have_text("Paused")
     expect(page.locator("[data-control=resume]")).to_be_visible()
     bot.refresh_from_db()

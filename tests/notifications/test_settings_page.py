@@ -37,7 +37,8 @@ def test_a_viewer_sees_chats_and_switches_but_no_controls(cast, fake_telegram):
 
 
 def test_an_admin_gets_a_one_time_code_and_deep_link_that_links(cast, fake_telegram):
-    response = _client(cast, "adam").post(reverse("notifications:telegram_link_code"))
+    response = _client(cast, "adam").post(reverse("notifications:telegram_link_code"),
+                                          follow=True)
     body = response.content.decode()
     code = re.search(r'id="telegram-code">([^<]+)<', body).group(1)
     assert f"https://t.me/aitrader_test_bot?start={code}" in body
@@ -100,7 +101,8 @@ def test_the_page_has_no_inline_script_or_handlers(cast, fake_telegram):
 
 def test_it_works_without_a_bot_token(cast, settings):
     settings.AITRADER_TELEGRAM_BOT_TOKEN = ""
-    response = _client(cast, "alice").post(reverse("notifications:telegram_link_code"))
+    response = _client(cast, "alice").post(reverse("notifications:telegram_link_code"),
+                                           follow=True)
     body = response.content.decode()
     assert "not set up on this server" in body and "/start " in body
     assert "t.me/" not in body

@@ -21,6 +21,7 @@ from tests.trading.stops import (
     shape_candle,
     tick,
 )
+from trading.core.display import price_text
 from trading.engine import run_tick
 from trading.models import Fill, Order, Position, Thought
 from trading.services.bots import bot_pause, bot_resume
@@ -61,7 +62,7 @@ def test_a_stop_touched_while_no_tick_ran_is_honoured_at_the_newest_price(world,
     assert (sell.reason, sell.candle_ts) == ("stop_loss", int(market.candles.timestamp[e + 3]))
     assert sell.stop_price is None  # a market sale now, not a fill at the old level
     assert _summary(bot).startswith(
-        f"3 candles closed while no tick ran; a stop at {float(stop):.8g} was touched at ")
+        f"3 candles closed while no tick ran; a stop at {price_text(stop)} was touched at ")
     market.step()
     run_tick(tenant_id=bot.tenant_id, bot_id=bot.pk)
     fill = Fill.objects.get(order=sell)

@@ -13,6 +13,8 @@ from django.utils.module_loading import import_string
 from aitrader.jobs import start_job_pool, stop_job_pool
 from trading.scheduler import EmbeddedScheduler
 from trading.services.backtests import backtest_runs_resume
+from trading.services.candle_history import candle_uploads_resume
+from trading.services.sweeps import sweeps_resume
 
 # How long a stopping server waits for running jobs (a backtest, a training's subprocess).
 JOB_SHUTDOWN_SECONDS = 10.0
@@ -39,6 +41,12 @@ class Command(BaseCommand):
             resumed = backtest_runs_resume()  # jobs live in memory: a restart lost these
             if resumed:
                 self.stdout.write(f"{resumed} unfinished backtest(s) queued again")
+            resumed = sweeps_resume()
+            if resumed:
+                self.stdout.write(f"{resumed} unfinished sweep(s) queued again")
+            resumed = candle_uploads_resume()
+            if resumed:
+                self.stdout.write(f"{resumed} unfinished candle upload(s) queued again")
         if settings.AITRADER_EMBEDDED_SCHEDULER:
             scheduler = EmbeddedScheduler()
             scheduler.start()

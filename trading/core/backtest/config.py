@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from trading.core.backtest.simulation import SimulationSettings
@@ -11,6 +12,14 @@ from trading.core.errors import ValidationFailed
 from trading.core.money import CAPITAL, FEE_RATE, SLIPPAGE, MoneyLimit
 from trading.core.strategies import Strategy, get_strategy
 from trading.core.strategies.presets import RiskSettings, risk_for
+
+# The stake, as a fraction of equity per position: RiskSettings' own range for stake_fraction.
+STAKE = MoneyLimit("The stake", Decimal("0.0001"), Decimal(1), 4)
+# What a backtest request may ask, in one place: the CLI, the service, the page's form and the
+# API's serializer all take their bounds from here (fee, slippage and stake are fractions).
+BACKTEST_LIMITS: dict[str, MoneyLimit] = {"cash": CAPITAL, "fee": FEE_RATE, "slippage": SLIPPAGE,
+                                          "stake": STAKE}
+_HUNDRED = Decimal(100)
 
 _CONFIG_KEYS = ("strategy", "params", "preset", "risk", "cash", "fee", "slippage", "stake",
                 "lookahead_check", "equity_points")
@@ -56,7 +65,7 @@ class BacktestConfig:
         params = strategy.validate_params(self.params)
         risk = risk_for(self.preset, self.risk)
         if self.stake is not None:
-            risk = risk.with_overrides({"stake_fraction": _number("stake", self.stake, 0.0, 1.0)})
+            risk = risk.with_overrides({"stake_fraction": _money("stake", self.stake, STAKE)})
         return ResolvedConfig(
             strategy=strategy, params=params, preset=self.preset or None, risk=risk,
             cash=_money("cash", self.cash, CAPITAL), fee=_money("fee", self.fee, FEE_RATE),
@@ -101,6 +110,13 @@ class ResolvedConfig:
                 "risk": self.risk.to_dict(), "cash": self.cash, "fee": self.fee,
                 "slippage": self.slippage,
                 "entry_limit": self.strategy.entry_limit(self.params)}
+
+
+def as_percent(limit: MoneyLimit) -> MoneyLimit:
+    """A fraction's limit in percent (0.1 -> 10 %), for a form that asks in percent: the
+    same bounds, two fewer decimal places."""
+    return MoneyLimit(limit.label, limit.minimum * _HUNDRED, limit.maximum * _HUNDRED,
+                      max(limit.decimal_places - 2, 0))
 
 
 def _money(name: str, raw: Any, limit: MoneyLimit) -> float:

@@ -16,6 +16,7 @@ from trading.core.backtest.report import build_report
 from trading.core.backtest.run_paths import run_fast
 from trading.core.candles import Candles
 from trading.core.errors import ValidationFailed
+from trading.core.strategies import Strategy
 
 Progress = Callable[[float], None]
 # Share of the progress bar each stage takes (percent at its end).
@@ -24,14 +25,21 @@ MIN_CANDLES = 2
 
 
 def run_backtest(candles: Candles, config: BacktestConfig,
-                 progress: Progress | None = None, *, pair: str = "") -> dict[str, Any]:
+                 progress: Progress | None = None, *, pair: str = "",
+                 strategy: type[Strategy] | None = None) -> dict[str, Any]:
     """Validate `config`, simulate with the fast path, check lookahead, return the report
     (`pair` names the market in its per-pair table).
 
+    `strategy` replaces the class `config.strategy` names with one bound to its data (an
+    ml_signal already on its model: the caller resolved the model, the core only runs it).
     `progress(percent)` is called with 0..100 as stages finish. Raises ValidationFailed for a
     bad config or too few candles.
     """
     resolved = config.resolve()
+    if strategy is not None:
+        if strategy.key != resolved.strategy.key:
+            raise ValueError(f"{strategy.key} cannot stand in for {resolved.strategy.key}.")
+        resolved = replace(resolved, strategy=strategy)
     _check_length(candles)
     report_progress = progress or (lambda percent: None)
     report_progress(0.0)

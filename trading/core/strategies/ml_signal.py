@@ -9,8 +9,10 @@ the tenant's active model for the bot's market.
 A strategy needs a scope to find a model: `get_strategy("ml_signal", scope=...)` returns a
 subclass bound to one scope (cached, so every bot of that scope shares one class and the
 engine's per-candle memo). A backtest of a specific model binds the model itself
-(`MlSignal.with_predictor`). When no usable model exists (none active, stale, retired), the
-strategy raises SignalUnavailable with a sentence for the bot's Thought.
+(`MlSignal.with_predictor`); a tenant's backtest binds a backtest scope and pins the model it
+resolves to once (`pinned`), and the request that queues it asks `check_model` first. When
+no usable model exists (none active, stale, retired), the strategy raises SignalUnavailable
+with a sentence for the bot's Thought (or, for a backtest, what to do instead).
 """
 from __future__ import annotations
 
@@ -32,11 +34,16 @@ DEFAULT_WARMUP = 90  # the default feature set's lookback, for an unbound class
 
 @dataclass(frozen=True)
 class StrategyScope:
-    """Whose bot runs the strategy and on which market: the tenant, symbol and timeframe."""
+    """Whose bot runs the strategy and on which market: the tenant, symbol and timeframe.
+
+    `backtest` marks a backtest's scope: past candles do not go stale, so the resolver lets
+    a model past its staleness limit run there, and its refusals say what to do instead of
+    that a bot holds."""
 
     tenant_id: int
     symbol: str
     timeframe: str
+    backtest: bool = False
 
 
 class SignalUnavailable(ServiceError):
@@ -51,6 +58,7 @@ class Predictor(Protocol):
     """A trained model as the strategy sees it."""
 
     label: str  # "model #12 v3 (BTC/USDT 1h)", for messages
+    model_id: int  # the registry id, for reports
 
     def first_index(self) -> int:
         """Candles before this index have no prediction (feature warm-up)."""
@@ -60,13 +68,18 @@ class Predictor(Protocol):
 
 
 Resolver = Callable[[StrategyScope, int], Predictor]
+# Says whether (scope, model_id) would resolve, without loading the model (no torch): what a
+# web request checks before it queues a backtest.
+Checker = Callable[[StrategyScope, int], None]
 _resolver: Resolver | None = None
+_checker: Checker | None = None
 
 
-def set_model_resolver(resolver: Resolver | None) -> None:
-    """Install how (scope, model_id) becomes a Predictor (mlmodels does this at app ready)."""
-    global _resolver
-    _resolver = resolver
+def set_model_resolver(resolver: Resolver | None, checker: Checker | None = None) -> None:
+    """Install how (scope, model_id) becomes a Predictor, and optionally how it is checked
+    without loading (mlmodels does this at app ready)."""
+    global _resolver, _checker
+    _resolver, _checker = resolver, checker
 
 
 def _coerce_model_id(raw: Any) -> Any:
@@ -121,11 +134,27 @@ class MlSignal(Strategy):
         if cls.predictor is not None:
             return cls.predictor
         if cls.scope is None:
-            raise ValidationFailed("ml_signal follows a tenant's model: run it from a bot or "
-                                   "from the model's own backtest.", field="strategy")
+            raise ValidationFailed("ml_signal follows a tenant's model: run it from a bot, or "
+                                   "backtest it on the Backtests page or through the API.",
+                                   field="strategy")
         if _resolver is None:
             raise SignalUnavailable("ML models are not available in this process; holding.")
         return _resolver(cls.scope, int(params["model_id"]))
+
+    @classmethod
+    def check_model(cls, params: Mapping[str, Any]) -> None:
+        """Raise SignalUnavailable (saying why) unless these params point at a usable model,
+        without loading it when a checker is installed."""
+        if cls.predictor is None and cls.scope is not None and _checker is not None:
+            _checker(cls.scope, int(params["model_id"]))
+            return
+        cls.resolve(params)
+
+    @classmethod
+    def pinned(cls, params: Mapping[str, Any]) -> type[MlSignal]:
+        """The strategy on the model these params resolve to now: a backtest resolves once
+        and runs on that one model to the end, whatever is promoted meanwhile."""
+        return cls.with_predictor(cls.resolve(params))
 
     @classmethod
     def warmup(cls, params: Mapping[str, Any] | None = None) -> int:

@@ -49,6 +49,8 @@ class RiskSettings:
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> RiskSettings:
         """A copy with `overrides` applied and validated; "" or None switches a % off."""
+        if overrides is not None and not isinstance(overrides, Mapping):  # JSON "risk": "x"
+            raise ValidationFailed("risk must map risk settings to values.", field="risk")
         changes = {name: _coerce(name, raw) for name, raw in (overrides or {}).items()}
         return replace(self, **changes)
 

@@ -11,15 +11,15 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from trading.core.candles import CandleFileError, load_csv
-from trading.core.history import history_summary, history_write
+from aitrader.errors import ValidationFailed
 from trading.core.timeframes import SUPPORTED
+from trading.services.candle_history import candle_history_import
 
 USAGE_ERROR = 2
 
 
 class Command(BaseCommand):
-    """Thin CLI over the CSV reader and `history_write`."""
+    """Thin CLI over `candle_history_import` (the service the Backtests page's uploads use)."""
 
     help = "Import a candle CSV into the stored history that `backtest --stored` reads."
     requires_system_checks: list[str] = []  # files only, no database
@@ -35,11 +35,11 @@ class Command(BaseCommand):
         root = settings.AITRADER_HISTORY_DIR
         market = (options["exchange"], options["symbol"], options["timeframe"])
         try:
-            candles = load_csv(options["file"])
-            added = history_write(root, *market, candles)
-        except CandleFileError as exc:
-            raise CommandError(str(exc), returncode=USAGE_ERROR) from None
-        held = history_summary(root, *market)
-        self.stdout.write(f"Imported {len(candles)} candles ({added} new) into "
+            outcome = candle_history_import(root=root, exchange=market[0], symbol=market[1],
+                                            timeframe=market[2], path=options["file"])
+        except ValidationFailed as exc:
+            raise CommandError(exc.message, returncode=USAGE_ERROR) from None
+        held = outcome.held
+        self.stdout.write(f"Imported {outcome.candles} candles ({outcome.added} new) into "
                           f"{' '.join(market)}; the store now holds {held.count} of them "
                           f"over {held.months} month(s) under {root}")
