@@ -83,7 +83,11 @@
     var side = A.el("span", { "class": "side-" + order.side, text: order.side === "buy" ? "Buy" : "Sell" });
     var status = A.el("td", { "data-label": "Status", text: order.status === "closed" ? "Filled" : order.status.charAt(0).toUpperCase() + order.status.slice(1) });
     if (order.error) { status.appendChild(A.el("span", { "class": "small error", text: " " + order.error })); }
-    return A.el("tr", {}, [td("Created", A.format.minute(order.created_at)),
+    // The candle it acted on, on the market's clock like the trades (the wall time it was
+    // placed, which a replay runs far from, is the cell's title).
+    var candle = td("Candle", A.format.minute(order.candle_ts || order.created_at));
+    candle.title = "placed " + A.format.minute(order.created_at) + " UTC";
+    return A.el("tr", {}, [candle,
       A.el("td", { "data-label": "Side" }, [side]), td("Amount", A.format.crypto(order.amount), "num"),
       td("Avg price", A.format.price(order.average), "num"), status, td("Reason", words(order.reason)),
       td("Fee", A.format.crypto(order.fee) + " " + (order.fee_currency || ""), "num")]);
