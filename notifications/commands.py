@@ -3,7 +3,8 @@
 Handlers (notifications.handlers) only turn an Update into an `Incoming` and send back the
 `Reply`. Here the chat is resolved to its link, the linked member's role is read *now* (so a
 demoted member loses control at once), and control goes through the very services the API
-uses (`bot_pause`, `bot_resume`, `bot_close_all`), which check the role and write the audit row.
+uses (`bot_pause`, `bot_resume`, `bot_close_all`, `manual_order_request`), which check the
+role and write the audit row.
 """
 from __future__ import annotations
 
@@ -18,14 +19,20 @@ from notifications import messages, selectors, services
 from notifications.models import TelegramLink
 from tenants.actors import Actor
 from tenants.models import Scope
+from trading.core.backtest.config import as_percent
+from trading.core.display import amount_text
+from trading.core.money import EXIT_FRACTION, as_decimal
 from trading.core.pnl_periods import MAX_PERIODS
-from trading.models import Bot
+from trading.models import Bot, ManualOrder
 from trading.services.bots import bot_close_all, bot_pause, bot_resume
+from trading.services.manual import WORDS, manual_order_request
 
 TRADES_DEFAULT = 5
 TRADES_MAX = 20
 CONFIRM_SECONDS = 300  # a /closeall button older than this is refused
 CANCEL = "cx"
+# /forceexit asks in percent: the manual exit's own share bounds (0.01–1), times 100.
+EXIT_PERCENT = as_percent(EXIT_FRACTION)
 
 
 @dataclass(frozen=True)
@@ -198,9 +205,12 @@ def _may_control(context: Context) -> Reply | None:
     return None
 
 
-def _targets(context: Context, args: list[str], verb: str) -> list[Bot] | Reply:
+def _targets(context: Context, args: list[str], verb: str, *,
+             allow_all: bool = True) -> list[Bot] | Reply:
     name = " ".join(args).strip()
     if name.lower() == "all":
+        if not allow_all:
+            return Reply(f"One bot at a time: /{verb} <bot>.")
         return list(_all_bots(context))
     if name:
         return [selectors.bot_find(tenant=context.tenant, name=name)]
@@ -209,7 +219,8 @@ def _targets(context: Context, args: list[str], verb: str) -> list[Bot] | Reply:
         return [selectors.bot_find(tenant=context.tenant, name=names[0])]
     if not names:
         return Reply("There are no bots in this workspace.")
-    return Reply(f"Which bot? /{verb} <name> or /{verb} all. Bots: {', '.join(names)}")
+    either = f" or /{verb} all" if allow_all else ""
+    return Reply(f"Which bot? /{verb} <name>{either}. Bots: {', '.join(names)}")
 
 
 def _all_bots(context: Context) -> list[Bot]:
@@ -230,6 +241,34 @@ def _control(verb: str, service: Callable, done: str) -> Callable[[Context, list
             service(tenant=context.tenant, actor=context.actor, bot_id=bot.pk)
             lines.append(f"{bot.name}: {done}.")
         return Reply("\n".join(lines) or "No bots to act on.")
+
+    return command
+
+
+def _manual(verb: str, action: str) -> Callable[[Context, list[str]], Reply]:
+    """/forceenter <bot> and /forceexit <bot> [percent]: one bot's manual order, queued for
+    its next tick by the service the bot page and the API use (its refusals pass through)."""
+    def command(context: Context, args: list[str]) -> Reply:
+        refusal = _may_control(context)
+        if refusal is not None:
+            return refusal
+        fraction = None
+        if action == ManualOrder.Action.EXIT and len(args) > 1:
+            # The last word is the percent: a bot whose name has spaces needs one, or its id.
+            percent, args = args[-1].removesuffix("%"), args[:-1]
+            problem = EXIT_PERCENT.problem(percent)
+            if problem is not None:
+                return Reply(f"{problem} Usage: /{verb} <bot> [percent], the percent "
+                             f"{EXIT_PERCENT.describe()}; without it, all.")
+            fraction = as_decimal(percent) / 100
+        bots = _targets(context, args, verb, allow_all=False)
+        if isinstance(bots, Reply):
+            return bots
+        request = manual_order_request(tenant=context.tenant, actor=context.actor,
+                                       bot_id=bots[0].pk, action=action, fraction=fraction)
+        share = f" ({amount_text(request.fraction * 100)} %)" if request.fraction < 1 else ""
+        return Reply(f"Asked {bots[0].name} to {WORDS[action]}{share}: the next tick carries "
+                     f"it out.")
 
     return command
 
@@ -288,5 +327,7 @@ COMMANDS: dict[str, Callable[[Context, list[str]], Reply]] = {
     "pause": _control("pause", bot_pause, "paused"),
     "resume": _control("resume", bot_resume, "resumed"),
     "closeall": _closeall,
+    "forceenter": _manual("forceenter", ManualOrder.Action.ENTER),
+    "forceexit": _manual("forceexit", ManualOrder.Action.EXIT),
     "checkins": _checkins,
 }

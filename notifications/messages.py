@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from notifications.selectors import AccountBalance, BotLine, DayDigest, TenantStatus
+from trading.core.display import amount_text, grouped
 from trading.core.pnl_periods import PeriodPnl
 from trading.models import Trade
 
@@ -20,6 +21,8 @@ HELP = """aitrader bot — commands
 /pause [bot|all] — pause a bot (trader or above)
 /resume [bot|all] — resume a paused bot (trader or above)
 /closeall [bot|all] — cancel orders and sell the position, after you confirm (trader or above)
+/forceenter <bot> — enter now, sized and checked like a signal (trader or above)
+/forceexit <bot> [percent] — sell the position now, or that share of it (trader or above)
 /checkins on|off|<minutes> — this chat's regular status messages
 /help — this list"""
 
@@ -91,11 +94,25 @@ def balances(accounts: list[AccountBalance]) -> str:
             held = f", {amount(used)} in orders" if used else ""
             lines.append(f"  {currency}: {amount(free)} free{held}")
         if account.mode == "live":
-            lines.append("  live balances: see the dashboard")
+            lines += _exchange_balances(account)
         for name, equity, quote in account.bots:
             shown = f"{equity:,.2f} {quote}" if equity is not None else "no equity yet"
             lines.append(f"  bot {name}: equity {shown}")
     return "\n".join(lines)
+
+
+def _exchange_balances(account: AccountBalance) -> list[str]:
+    """A live account's balances as its last reconciliation read them, formatted like the
+    pages: the quote currency as money, other coins as amounts."""
+    if account.held_at is None:
+        return ["  exchange balances: not read yet (each reconciliation reads them)"]
+    lines = [f"  at {account.exchange_id}, as of {account.held_at:%Y-%m-%d %H:%M} UTC:"
+             + ("" if account.held else " nothing held")]
+    for row in account.held:
+        text = (lambda value: grouped(value, 2)) if row.is_quote else amount_text
+        used = f", {text(row.used)} in orders" if row.used else ""
+        lines.append(f"  {row.currency}: {text(row.total)}{used}")
+    return lines
 
 
 PERIOD_TITLES = {"day": "Daily", "week": "Weekly", "month": "Monthly"}

@@ -28,7 +28,7 @@ from trading import selectors as trading_selectors
 from trading.core.pnl import open_pnl
 from trading.core.pnl_periods import PeriodPnl
 from trading.fields import MoneySum
-from trading.models import Bot, Trade
+from trading.models import Bot, Trade, TradingMode
 
 ZERO = Decimal("0")
 
@@ -188,10 +188,16 @@ class AccountBalance:
     mode: str
     balances: list[tuple[str, Decimal, Decimal]]  # currency, free, used
     bots: list[tuple[str, Decimal | None, str]]  # bot name, latest equity, quote currency
+    # A live account: what its last reconciliation read at the exchange, and when (None: not
+    # read yet).
+    exchange_id: str = ""
+    held: list[trading_selectors.AccountBalance] = field(default_factory=list)
+    held_at: datetime | None = None
 
 
 def tenant_balances(*, tenant: Tenant) -> list[AccountBalance]:
-    """Per account: paper balances (live ones are on the dashboard) and each bot's equity."""
+    """Per account: paper balances, a live account's exchange balances as its last
+    reconciliation kept them, and each bot's equity."""
     bots_by_account: dict[int, list[Bot]] = {}
     for bot in trading_selectors.bot_list(tenant=tenant):
         bots_by_account.setdefault(bot.account_id, []).append(bot)
@@ -201,8 +207,12 @@ def tenant_balances(*, tenant: Tenant) -> list[AccountBalance]:
         balances = [(currency, row.free, row.used) for currency, row in sorted(rows.items())]
         bots = [(bot.name, _latest_equity(bot), bot.quote_currency)
                 for bot in bots_by_account.get(account.pk, [])]
-        result.append(AccountBalance(label=account.label, mode=account.mode,
-                                     balances=balances, bots=bots))
+        live = account.mode == TradingMode.LIVE
+        result.append(AccountBalance(
+            label=account.label, mode=account.mode, balances=balances, bots=bots,
+            exchange_id=account.exchange_id,
+            held=trading_selectors.account_balances(account=account) if live else [],
+            held_at=account.balances_at if live else None))
     return result
 
 
