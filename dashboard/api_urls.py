@@ -12,6 +12,12 @@ from dashboard.apis.audit import AuditExportApi
 from dashboard.apis.backtests import BacktestViewSet
 from dashboard.apis.bots import BotViewSet
 from dashboard.apis.export import TradeExportApi
+from dashboard.apis.history import (
+    HistoryDownloadDetailApi,
+    HistoryDownloadListApi,
+    HistoryUploadDetailApi,
+    HistoryUploadListApi,
+)
 from dashboard.apis.ledger import (
     EquityViewSet,
     FillViewSet,
@@ -62,6 +68,12 @@ urlpatterns = [
     path("telegram/link-codes/", TelegramLinkCodeApi.as_view(), name="telegram-link-codes"),
     path("bots/<int:pk>/signal-hook/", BotSignalHookApi.as_view(), name="bot-signal-hook"),
     path("audit-events/export.csv", AuditExportApi.as_view(), name="audit-export"),
+    path("history/downloads/", HistoryDownloadListApi.as_view(), name="history-downloads"),
+    path("history/downloads/<str:download_id>/", HistoryDownloadDetailApi.as_view(),
+         name="history-download-detail"),
+    path("history/uploads/", HistoryUploadListApi.as_view(), name="history-uploads"),
+    path("history/uploads/<str:upload_id>/", HistoryUploadDetailApi.as_view(),
+         name="history-upload-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file (?script): an inline one breaks the CSP.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

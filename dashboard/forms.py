@@ -25,6 +25,7 @@ from trading.core.timeframes import SUPPORTED as SUPPORTED_TIMEFRAMES
 from trading.models import TradingMode
 from trading.services.accounts import SUPPORTED_EXCHANGES
 from trading.services.backtests import DATA_SET_LABELS
+from trading.services.candle_history import DOWNLOAD_EARLIEST
 
 PARAM_PREFIX = "param_"
 NEW_PAPER_ACCOUNT = "new-paper"
@@ -231,6 +232,24 @@ class CandleUploadForm(forms.Form):
     symbol = forms.CharField(max_length=30, initial="BTC/USDT", label="Market")
     timeframe = forms.ChoiceField(choices=[(t, t) for t in SUPPORTED_TIMEFRAMES], initial="1m",
                                   label="Candle")
+
+
+class HistoryDownloadForm(forms.Form):
+    """A market's real history to download from its exchange into the shared store."""
+
+    exchange = forms.ChoiceField(choices=[(e, e.capitalize()) for e in SUPPORTED_EXCHANGES],
+                                 initial="binance")
+    symbol = forms.CharField(max_length=30, initial="BTC/USDT", label="Market")
+    timeframe = forms.ChoiceField(choices=[(t, t) for t in SUPPORTED_TIMEFRAMES], initial="1h",
+                                  label="Candle")
+    since = forms.DateField(label="Since (UTC)", widget=forms.DateInput(attrs={
+        "type": "date", "min": DOWNLOAD_EARLIEST.date().isoformat()}),
+        help_text="The first day to download; up to now.")
+
+    def since_ms(self) -> int:
+        """The chosen day's first millisecond (UTC); the service checks its bounds."""
+        day = self.cleaned_data["since"]
+        return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
 class ApiKeyForm(forms.Form):

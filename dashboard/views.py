@@ -32,6 +32,7 @@ from dashboard.forms import (
     BotForm,
     CandleUploadForm,
     CredentialsForm,
+    HistoryDownloadForm,
     LiveAccountForm,
     PaperAccountForm,
     strategy_parameters,
@@ -61,6 +62,7 @@ from trading.services.candle_history import (
     candle_upload_get,
     candle_upload_list,
     candle_upload_size_check,
+    history_download_list,
     stored_market_list,
 )
 from trading.services.credentials import exchange_credentials_remove, exchange_credentials_save
@@ -317,7 +319,8 @@ def backtests(request: HttpRequest) -> HttpResponse:
 
 
 def _render_backtests(request: HttpRequest, *, form: BacktestForm | None = None,
-                      upload_form: CandleUploadForm | None = None) -> HttpResponse:
+                      upload_form: CandleUploadForm | None = None,
+                      download_form: HistoryDownloadForm | None = None) -> HttpResponse:
     tenant = request.tenant
     shared = stored_market_list()
     uploaded = stored_market_list(tenant_id=tenant.pk)
@@ -329,6 +332,9 @@ def _render_backtests(request: HttpRequest, *, form: BacktestForm | None = None,
         "stored_markets": shared, "uploaded_markets": uploaded,
         "uploads": candle_upload_list(tenant=tenant),
         "can_upload": member_actor(request).has_role(Role.TRADER),
+        "download_form": download_form or HistoryDownloadForm(),
+        "downloads": history_download_list(tenant=tenant),
+        "can_download": member_actor(request).has_role(Role.ADMIN),
         "runs": runs, "submitted_params": _submitted_params(request), **_strategy_context(),
         **runs_table_context(sort)})
 

@@ -108,6 +108,13 @@ EXEMPT_OBJECT_URLS = {
     "dashboard:backtest_upload_detail": "a status file under the tenant's own directory, not "
                                         "a row; another tenant's id is a 404 in "
                                         "tests/dashboard/test_backtest_upload.py",
+    "dashboard:history_download_detail": "a status file under the tenant's own directory; "
+                                         "another tenant's id is a 404 in tests/dashboard/"
+                                         "test_history_download_page.py",
+    "api:history-download-detail": "a status file under the tenant's own directory; another "
+                                   "tenant's id is a 404 in tests/dashboard/test_api_history.py",
+    "api:history-upload-detail": "a status file under the tenant's own directory; another "
+                                 "tenant's id is a 404 in tests/dashboard/test_api_history.py",
 }
 # /api/v1/ list endpoints -> the model they list.
 LIST_URLS: dict[str, type] = {
@@ -137,6 +144,8 @@ EXEMPT_LIST_URLS = {
     "api:equity-portfolio": "aggregate; cross-tenant sums checked in test_api_equity.py",
     "api:backtest-compare": "takes ?runs= ids (400 without); another tenant's id is a 404 in "
                             "tests/dashboard/test_api_backtest_compare.py",
+    "api:history-downloads": "POST only: queues a download into the shared store",
+    "api:history-uploads": "POST only: an upload into the caller's own store",
     "api:schema": "static OpenAPI document",
     "api:docs": "static docs page",
     "api:telegram-link-codes": "POST only; names a member by e-mail, checked against the "

@@ -87,6 +87,14 @@ def candle_upload_import_task(tenant_id: int, upload_id: str) -> None:
     candle_upload_execute(tenant_id=tenant_id, upload_id=upload_id)
 
 
+@shared_task(base=BackgroundTask, acks_late=True, ignore_result=True)
+def history_download_task(tenant_id: int, download_id: str) -> None:
+    """Download one market's history into the shared store (the status file says how)."""
+    from trading.services.candle_history import history_download_execute
+
+    history_download_execute(tenant_id=tenant_id, download_id=download_id)
+
+
 @shared_task(ignore_result=True)
 def reconcile_live_accounts() -> int:
     """Beat task: queue one reconciliation per live account with keys and bots; returns how

@@ -24,7 +24,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -433,7 +433,18 @@ def fetch_ohlcv_history(exchange: Exchange, symbol: str, timeframe: str, since_m
     Reads are safe to repeat, so a temporary failure is retried `retries` times with backoff
     (honouring Retry-After); what still fails is raised.
     """
-    period, rows = timeframe_ms(timeframe), []
+    return [row for page in fetch_ohlcv_pages(exchange, symbol, timeframe, since_ms, until_ms,
+                                              page_limit=page_limit, retries=retries,
+                                              sleep=sleep)
+            for row in page]
+
+
+def fetch_ohlcv_pages(exchange: Exchange, symbol: str, timeframe: str, since_ms: int,
+                      until_ms: int, *, page_limit: int = 1000, retries: int = 3,
+                      sleep: Callable[[float], None] = time.sleep) -> Iterator[list[list]]:
+    """fetch_ohlcv_history one page at a time (non-empty, ascending), so a long download
+    can store and report as it goes instead of holding years of rows."""
+    period = timeframe_ms(timeframe)
     cursor = since_ms
     while cursor < until_ms:
         page = _read_with_retries(
@@ -443,9 +454,8 @@ def fetch_ohlcv_history(exchange: Exchange, symbol: str, timeframe: str, since_m
         fresh = [row for row in page if cursor <= row[0] < closed_before]
         if not fresh:
             break  # the exchange has nothing newer (or the rest is still forming)
-        rows.extend(fresh)
+        yield fresh
         cursor = int(fresh[-1][0]) + period
-    return rows
 
 
 def exchange_now_ms(exchange: Exchange) -> int:

@@ -1,5 +1,6 @@
-"""Stored candle history in: a candle CSV merged into a store, and the uploads that fill a
-tenant's own store from the Backtests page.
+"""Stored candle history in: a candle CSV merged into a store, the uploads that fill a
+tenant's own store from the Backtests page, and the downloads of a market's real history
+from its exchange into the shared store (see "Downloads" below).
 
 Two stores, one layout (trading.core.history): the shared one under AITRADER_HISTORY_DIR
 (filled by an operator's `download_ohlcv` and `import_candles`; market data every tenant may
@@ -21,7 +22,9 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -29,11 +32,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from aitrader.errors import NotFound, ValidationFailed
+from aitrader.errors import Conflict, NotFound, ValidationFailed
 from tenants.actors import Actor
+from tenants.events import publish_now
 from tenants.models import Scope, Tenant
 from tenants.services import audit_record
-from trading.core.candles import CandleFileError, load_csv
+from trading.core.candles import CandleFileError, Candles, load_csv
 from trading.core.history import (
     HistoryError,
     StoredMarket,
@@ -42,6 +46,8 @@ from trading.core.history import (
     history_write,
     market_dir,
 )
+from trading.services.accounts import SUPPORTED_EXCHANGES
+from trading.services.market import market_check
 
 logger = logging.getLogger(__name__)
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -292,3 +298,313 @@ def _save(tenant_id: int, upload: CandleUpload) -> None:
 def _load(path: Path) -> CandleUpload:
     return CandleUpload(**json.loads(path.read_text()))
 
+
+
+# --- Downloads: a market's real history from its exchange into the shared store ------------
+# An exchange's candles are the same for every tenant, so a download goes into the SHARED
+# store (unlike an upload, which is whatever its uploader says it is): one tenant's download
+# serves every tenant's backtests, and nobody downloads the same market twice. Its status
+# file lives under the requesting tenant's directory (only that tenant can look it up); a
+# claim file per market in the shared store keeps a second download of it from starting.
+
+DOWNLOADS_DIR = "downloads"  # in a tenant's directory (status) and the shared one (claims)
+DOWNLOAD_EARLIEST = datetime(2010, 1, 1, tzinfo=UTC)  # before any crypto exchange's candles
+DOWNLOAD_EARLIEST_MS = int(DOWNLOAD_EARLIEST.timestamp() * 1000)
+# Candles held in memory before they go into the store: about 2 MB of floats, a few writes a
+# month of 1-minute candles, and progress the page can follow.
+DOWNLOAD_BATCH_ROWS = 20_000
+DOWNLOAD_RETRIES = 3
+# A claim whose download has not moved for this long was left by a stopped worker: the
+# market is free again (a download reports after every page, a few seconds apart).
+DOWNLOAD_STALE_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class HistoryDownload:
+    """One requested download and how it went (queued, running, done or failed)."""
+
+    id: str
+    status: str
+    exchange: str
+    symbol: str
+    timeframe: str
+    since_ms: int
+    created_at: str
+    updated_at: str
+    progress: int = 0
+    candles: int = 0
+    added: int = 0
+    first_ms: int | None = None
+    last_ms: int | None = None
+    error: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    """What a download fetched (candles, their first and last) and how many were new."""
+
+    candles: int
+    added: int
+    first_ms: int | None
+    last_ms: int | None
+
+
+def download_since_check(since: object) -> int:
+    """`since` as epoch ms from 2010-01-01 up to now; ValidationFailed ("since") otherwise.
+    The page, the API and the service share these bounds."""
+    now_ms = int(timezone.now().timestamp() * 1000)
+    if isinstance(since, bool) or not isinstance(since, int):
+        raise ValidationFailed("Give the first candle's time as epoch milliseconds.",
+                               field="since")
+    if since < DOWNLOAD_EARLIEST_MS:
+        raise ValidationFailed("The start may not be before 2010-01-01.", field="since")
+    if since > now_ms:
+        raise ValidationFailed("The start may not be in the future.", field="since")
+    return since
+
+
+@transaction.atomic
+def history_download_request(*, tenant: Tenant, actor: Actor, exchange: str, symbol: str,
+                             timeframe: str, since: int) -> HistoryDownload:
+    """Queue a download of one market's history from its exchange into the shared store
+    (an admin or above, or a key with the `admin` scope).
+
+    The market must be in the exchange's catalogue here and `since` within 2010-01-01..now
+    (ValidationFailed naming the field); a market already being downloaded is a Conflict.
+    The job pages through the exchange; history_download_get follows it.
+    """
+    actor.require(Scope.ADMIN)
+    if exchange not in SUPPORTED_EXCHANGES:
+        raise ValidationFailed(f"Choose one of {', '.join(SUPPORTED_EXCHANGES)}.",
+                               field="exchange")
+    symbol = symbol.strip().upper()
+    check_market_names(exchange, symbol, timeframe)
+    market_check(exchange_id=exchange, symbol=symbol, timeframe=timeframe)
+    since = download_since_check(since)
+    now = timezone.now().isoformat()
+    download = HistoryDownload(id=uuid.uuid4().hex, status="queued", exchange=exchange,
+                               symbol=symbol, timeframe=timeframe, since_ms=since,
+                               created_at=now, updated_at=now)
+    _claim_market(tenant.pk, download)
+    _save_download(tenant.pk, download)
+    audit_record(tenant=tenant, actor=actor, action="candles.download",
+                 target=f"{exchange} {symbol} {timeframe}", details={"since_ms": since})
+    from trading.tasks import history_download_task
+
+    transaction.on_commit(lambda: history_download_task.delay(tenant.pk, download.id))
+    return download
+
+
+def history_download_execute(*, tenant_id: int, download_id: str) -> HistoryDownload:
+    """Run a queued download to the end; its status file (and the tenant's live feed, as
+    "history_download" events) records progress and outcome. A redelivered job finds a
+    finished download and leaves it alone."""
+    download = history_download_get(tenant=tenant_id, download_id=download_id)
+    if download.finished:
+        return download
+    download = _download_set(tenant_id, download, status="running")
+    try:
+        outcome = history_download_fetch(
+            exchange=download.exchange, symbol=download.symbol, timeframe=download.timeframe,
+            since_ms=download.since_ms,
+            progress=lambda percent: _download_progress(tenant_id, download, percent))
+        if not outcome.candles:
+            raise ValidationFailed(f"{download.exchange} returned no {download.symbol} "
+                                   f"{download.timeframe} candles since the start asked for.")
+    except ValidationFailed as exc:
+        download = _download_set(tenant_id, download, status="failed", error=exc.message)
+    except Exception as exc:  # the download fails with a reason; the worker carries on
+        download = _download_set(tenant_id, download, status="failed",
+                                 error=_download_error(download, exc))
+    else:
+        download = _download_set(tenant_id, download, status="done", progress=100,
+                                 candles=outcome.candles, added=outcome.added,
+                                 first_ms=outcome.first_ms, last_ms=outcome.last_ms)
+    _release_market(download)
+    return download
+
+
+def history_downloads_resume() -> int:
+    """Queue again the downloads left queued or running (the embedded server stopped before
+    its job pool finished them); returns how many. Safe: a finished download is left alone,
+    and the store merges candles it holds already."""
+    from trading.tasks import history_download_task
+
+    resumed = 0
+    # Every tenant's directory, by design: the server's start-up sweep, no tenant's request.
+    root = Path(settings.AITRADER_TENANT_HISTORY_DIR)
+    for path in sorted(root.glob(f"*/{DOWNLOADS_DIR}/*.json")):
+        tenant_dir = path.parent.parent.name
+        download = HistoryDownload(**json.loads(path.read_text()))
+        if tenant_dir.isdigit() and not download.finished:
+            history_download_task.delay(int(tenant_dir), download.id)
+            resumed += 1
+    return resumed
+
+
+def history_download_fetch(*, exchange: str, symbol: str, timeframe: str, since_ms: int,
+                           until_ms: int | None = None, urls_api: str | None = None,
+                           retries: int = DOWNLOAD_RETRIES,
+                           progress: Callable[[int], None] | None = None) -> DownloadOutcome:
+    """Page through `exchange`'s public candles of one market from `since_ms` up to
+    `until_ms` (default now, closed candles only) and merge them into the shared store as
+    they come, `DOWNLOAD_BATCH_ROWS` at a time; `progress` hears the percent of the period
+    covered. download_ohlcv and the download jobs both come through here.
+
+    Exchange errors (TemporaryExchangeError, PermanentExchangeError) and HistoryError are
+    raised for the caller to word; what was stored before the error stays stored.
+    """
+    from trading.exchanges.live import fetch_ohlcv_pages
+
+    check_market_names(exchange, symbol, timeframe)
+    until_ms = until_ms or int(timezone.now().timestamp() * 1000)
+    client = _public_client(exchange, urls_api)
+    rows: list[list] = []
+    fetched, added, first_ms, last_ms = 0, 0, None, None
+    try:
+        for page in fetch_ohlcv_pages(client, symbol, timeframe, since_ms, until_ms,
+                                      retries=retries):
+            rows.extend(page)
+            fetched, last_ms = fetched + len(page), int(page[-1][0])
+            first_ms = int(rows[0][0]) if first_ms is None else first_ms
+            if len(rows) >= DOWNLOAD_BATCH_ROWS:
+                added += _store_rows(exchange, symbol, timeframe, rows)
+                rows = []
+            if progress is not None:
+                progress(min(99, int(100 * (last_ms - since_ms) / max(until_ms - since_ms, 1))))
+        added += _store_rows(exchange, symbol, timeframe, rows)
+    finally:
+        client.close()
+    return DownloadOutcome(candles=fetched, added=added, first_ms=first_ms, last_ms=last_ms)
+
+
+def history_download_get(*, tenant: Tenant | int, download_id: str) -> HistoryDownload:
+    """One of the tenant's downloads; NotFound for an id that is not one of them."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    path = _downloads_dir(tenant_id) / f"{download_id}.json"
+    if not UPLOAD_ID.fullmatch(str(download_id)) or not path.is_file():
+        raise NotFound("No such download.")
+    return HistoryDownload(**json.loads(path.read_text()))
+
+
+def history_download_list(*, tenant: Tenant) -> list[HistoryDownload]:
+    """The tenant's latest downloads, newest first."""
+    directory = _downloads_dir(tenant.pk)
+    if not directory.is_dir():
+        return []
+    paths = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return [HistoryDownload(**json.loads(path.read_text())) for path in paths[:RECENT_UPLOADS]]
+
+
+def _public_client(exchange: str, urls_api: str | None):
+    """A credential-less ccxt client of `exchange` (honouring set_live_connection), or one
+    pointed at `urls_api`; imported here so ccxt loads only where a download runs."""
+    from trading.exchanges.live import LiveExchange
+    from trading.exchanges.live_clients import live_exchange_for_keys
+
+    if urls_api is not None:
+        return LiveExchange(exchange, urls_api=urls_api)
+    return live_exchange_for_keys(exchange, None, None)
+
+
+def _store_rows(exchange: str, symbol: str, timeframe: str, rows: list[list]) -> int:
+    if not rows:
+        return 0
+    return history_write(history_root(None), exchange, symbol, timeframe,
+                         Candles.from_rows(rows))
+
+
+def _download_error(download: HistoryDownload, exc: Exception) -> str:
+    """A failure's reason, safe to show (exchange errors carry no credentials: the client
+    is public)."""
+    from trading.exchanges.base import PermanentExchangeError, TemporaryExchangeError
+
+    if isinstance(exc, TemporaryExchangeError):
+        return f"Cannot reach {download.exchange} now (try again later): {exc}"
+    if isinstance(exc, PermanentExchangeError):
+        return f"{download.exchange} refused the download: {exc}"
+    logger.exception("history download %s failed", download.id)
+    return f"The download stopped with an internal error ({type(exc).__name__})."
+
+
+def _download_progress(tenant_id: int, download: HistoryDownload, percent: int) -> None:
+    _download_set(tenant_id, download, status="running", progress=percent)
+
+
+def _download_set(tenant_id: int, download: HistoryDownload, **fields) -> HistoryDownload:
+    """Save the download with `fields` changed and tell the tenant's live feed."""
+    download = replace(download, updated_at=timezone.now().isoformat(), **fields)
+    _save_download(tenant_id, download)
+    publish_now(tenant_id, "history_download", None,
+                {"id": download.id, "status": download.status, "progress": download.progress,
+                 "error": download.error})
+    return download
+
+
+def _downloads_dir(tenant_id: int) -> Path:
+    return history_root(tenant_id) / DOWNLOADS_DIR
+
+
+def _save_download(tenant_id: int, download: HistoryDownload) -> None:
+    directory = _downloads_dir(tenant_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_json(directory / f"{download.id}.json", asdict(download))
+
+
+def _claim_path(download: HistoryDownload) -> Path:
+    # The names were checked by market_dir: letters, digits and `_` only.
+    pair = download.symbol.replace("/", "-")
+    return (history_root(None) / DOWNLOADS_DIR
+            / f"{download.exchange}-{pair}-{download.timeframe}.json")
+
+
+def _claim_market(tenant_id: int, download: HistoryDownload) -> None:
+    """Take the market for this download; Conflict while another download holds it and is
+    still alive (unfinished, and moved within DOWNLOAD_STALE_SECONDS)."""
+    path = _claim_path(download)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    claim = {"tenant": tenant_id, "download": download.id}
+    try:
+        with open(path, "x") as new:  # atomic: of two requests at once, one creates it
+            json.dump(claim, new)
+        return
+    except FileExistsError:
+        if _claim_alive(path):
+            raise Conflict(f"{download.exchange} {download.symbol} {download.timeframe} is "
+                           "already being downloaded; its history is shared, so wait for "
+                           "that download to finish.") from None
+    _write_json(path, claim)
+
+
+def _claim_alive(path: Path) -> bool:
+    try:
+        claim = json.loads(path.read_text())
+        holder = history_download_get(tenant=int(claim["tenant"]),
+                                      download_id=str(claim["download"]))
+    except (OSError, ValueError, KeyError, TypeError, NotFound):
+        return False  # a claim nobody can follow holds nothing
+    if holder.finished:
+        return False
+    idle = timezone.now() - datetime.fromisoformat(holder.updated_at)
+    return idle.total_seconds() < DOWNLOAD_STALE_SECONDS
+
+
+def _release_market(download: HistoryDownload) -> None:
+    """Free the market, unless a later download has taken over a claim thought stale."""
+    path = _claim_path(download)
+    try:
+        if json.loads(path.read_text()).get("download") == download.id:
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write atomically (a reader never sees half)."""
+    temp = path.with_suffix(".json.tmp")
+    temp.write_text(json.dumps(data))
+    os.replace(temp, path)

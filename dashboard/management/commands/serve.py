@@ -13,7 +13,7 @@ from django.utils.module_loading import import_string
 from aitrader.jobs import start_job_pool, stop_job_pool
 from trading.scheduler import EmbeddedScheduler
 from trading.services.backtests import backtest_runs_resume
-from trading.services.candle_history import candle_uploads_resume
+from trading.services.candle_history import candle_uploads_resume, history_downloads_resume
 from trading.services.sweeps import sweeps_resume
 
 # How long a stopping server waits for running jobs (a backtest, a training's subprocess).
@@ -47,6 +47,9 @@ class Command(BaseCommand):
             resumed = candle_uploads_resume()
             if resumed:
                 self.stdout.write(f"{resumed} unfinished candle upload(s) queued again")
+            resumed = history_downloads_resume()
+            if resumed:
+                self.stdout.write(f"{resumed} unfinished history download(s) queued again")
         if settings.AITRADER_EMBEDDED_SCHEDULER:
             scheduler = EmbeddedScheduler()
             scheduler.start()

@@ -1,9 +1,10 @@
 """python manage.py download_ohlcv --exchange binance --symbol BTC/USDT --timeframe 1h
 --since 2024-01-01 [--until 2024-06-01] [--out PATH]
 
-Fetches real history through ccxt (public endpoints, no key) and writes the project's candle
-CSV, ready for replay, backtests and training; the candles also go into the stored history
-(AITRADER_HISTORY_DIR), which `backtest --stored` reads. Needs a network; without one it says
+Fetches real history through ccxt (public endpoints, no key) into the shared stored history
+(AITRADER_HISTORY_DIR, which `backtest --stored` reads) through the same service as the
+Backtests page's download form, and writes the project's candle CSV of it, ready for replay,
+backtests and training. Needs a network; without one it says
 so in one line and exits with status 2.
 """
 from __future__ import annotations
@@ -17,17 +18,17 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from aitrader.errors import ServiceError
-from trading.core.candles import Candles, parse_timestamp, write_csv
-from trading.core.history import HistoryError, history_write
+from trading.core.candles import parse_timestamp, write_csv
+from trading.core.history import HistoryError, history_read
 from trading.core.timeframes import SUPPORTED
 from trading.exchanges.base import PermanentExchangeError, TemporaryExchangeError
-from trading.exchanges.live import LiveExchange, fetch_ohlcv_history
+from trading.services.candle_history import DownloadOutcome, history_download_fetch
 
 UNREACHABLE = 2
 
 
 class Command(BaseCommand):
-    """Thin CLI over `fetch_ohlcv_history`, the candle CSV writer and the history store."""
+    """Thin CLI over `history_download_fetch` and the candle CSV writer."""
 
     help = "Download OHLCV history from an exchange into the project's candle CSV format."
 
@@ -49,41 +50,35 @@ class Command(BaseCommand):
         until_ms = options["until"] or int(time.time() * 1000)
         if options["since"] >= until_ms:
             raise CommandError("--since must be earlier than --until.")
-        out = options["out"] or _default_path(options["exchange"], options["symbol"],
-                                              options["timeframe"])
-        rows = _download(options, until_ms)
-        if not rows:
-            raise CommandError(f"{options['exchange']} returned no {options['symbol']} "
-                               f"{options['timeframe']} candles in that period.")
-        candles = Candles.from_rows(rows)
-        write_csv(out, candles)
+        exchange, symbol, timeframe = options["exchange"], options["symbol"], options["timeframe"]
+        out = options["out"] or _default_path(exchange, symbol, timeframe)
+        outcome = _download(options, until_ms)
+        if not outcome.candles:
+            raise CommandError(f"{exchange} returned no {symbol} {timeframe} candles in that "
+                               "period.")
         root = settings.AITRADER_HISTORY_DIR
-        try:
-            history_write(root, options["exchange"], options["symbol"], options["timeframe"],
-                          candles)
-        except HistoryError as exc:
-            raise CommandError(f"wrote {out}, but could not store the candles: {exc}") from None
-        self.stdout.write(f"Wrote {len(rows)} candles ({_iso(rows[0][0])} to "
-                          f"{_iso(rows[-1][0])}) to {out}; stored in {root}")
+        # The CSV holds what the store now has for the period the exchange answered.
+        write_csv(out, history_read(root, exchange, symbol, timeframe, outcome.first_ms,
+                                    outcome.last_ms + 1))
+        self.stdout.write(f"Wrote {outcome.candles} candles ({_iso(outcome.first_ms)} to "
+                          f"{_iso(outcome.last_ms)}) to {out}; stored in {root}")
 
 
-def _download(options: dict, until_ms: int) -> list[list]:
-    """Page through the exchange; its failures become one-line CommandErrors."""
+def _download(options: dict, until_ms: int) -> DownloadOutcome:
+    """Fetch and store through the service; its failures become one-line CommandErrors."""
     name = options["exchange"]
     try:
-        exchange = LiveExchange(name, urls_api=options["api_url"])
-    except PermanentExchangeError as exc:
-        raise CommandError(str(exc)) from None
-    try:
-        return fetch_ohlcv_history(exchange, options["symbol"], options["timeframe"],
-                                   options["since"], until_ms, retries=options["retries"])
+        return history_download_fetch(exchange=name, symbol=options["symbol"],
+                                      timeframe=options["timeframe"],
+                                      since_ms=options["since"], until_ms=until_ms,
+                                      urls_api=options["api_url"], retries=options["retries"])
     except TemporaryExchangeError as exc:
         raise CommandError(f"cannot reach {name} (no network, or the exchange is down): {exc}",
                            returncode=UNREACHABLE) from None
     except (PermanentExchangeError, ServiceError) as exc:
         raise CommandError(f"{name} refused the download: {exc}") from None
-    finally:
-        exchange.close()
+    except HistoryError as exc:
+        raise CommandError(f"could not store the candles: {exc}") from None
 
 
 def _moment(raw: str) -> int:
