@@ -10,6 +10,7 @@ import sys
 import pytest
 from django.conf import settings as django_settings
 
+from notifications.receivers import wait_for_background
 from tenants.models import TenantDataKey, VaultEntry
 from tenants.signals import vault_failure
 from tenants.vault import (
@@ -47,6 +48,9 @@ def alerts():
     vault_failure.connect(receiver, weak=False)
     yield sent
     vault_failure.disconnect(receiver)
+    # The Telegram alert of a refusal inside a transaction is written by a thread with its
+    # own connection: it must end while the test may still use the database.
+    wait_for_background()
 
 
 def entry_of(tenant, name, field="value") -> VaultEntry:
