@@ -12,8 +12,9 @@ from trading.engine import run_tick
 from trading.exchanges.factory import set_market_source
 from trading.exchanges.replay import replay_source_for
 from trading.marketdata import forget_local_memo
-from trading.models import Bot, Order
+from trading.models import Bot, ManualOrder, Order
 from trading.services.bots import bot_pause, bot_resume
+from trading.services.manual import manual_order_request
 
 REFUSAL = "this server replays sample candles"
 
@@ -59,3 +60,20 @@ def test_a_running_live_bot_on_a_replay_is_paused_before_any_order(world, stand_
     assert outcome.status == "paused" and bot.status == Bot.Status.PAUSED
     assert REFUSAL in bot.paused_reason
     assert not Order.objects.for_tenant(world.tenant_a).filter(bot=bot).exists()
+
+
+def test_an_entry_by_hand_on_a_replay_is_refused_before_any_order(world, stand_in, market,
+                                                                   tmp_path):
+    """A trader's (or a signal webhook's) order by hand is sized on the candles too: a live
+    bot whose feed is a replay is paused before it, and nothing reaches the exchange."""
+    bot = make_live_bot(world.tenant_a)
+    request = manual_order_request(tenant=world.tenant_a, actor=owner_actor(world.tenant_a),
+                                   bot_id=bot.pk, action="enter")
+    set_market_source("binance", replay_source_for(tmp_path, speed=None))
+    forget_local_memo()
+    outcome = run_tick(tenant_id=bot.tenant_id, bot_id=bot.pk)
+    bot.refresh_from_db()
+    assert outcome.status == "paused" and REFUSAL in bot.paused_reason
+    assert not Order.objects.for_tenant(world.tenant_a).filter(bot=bot).exists()
+    request.refresh_from_db()
+    assert request.status == ManualOrder.Status.REFUSED and REFUSAL in request.note

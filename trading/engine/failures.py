@@ -15,8 +15,9 @@ from trading.core.timeframes import timeframe_ms
 from trading.engine.batch import IDLE_RECHECK, TickBatch, TickOutcome, _interval
 from trading.exchanges.base import ExchangeError, RateLimited
 from trading.marketdata import MarketDataUnavailable, MarketSnapshot
-from trading.models import Bot, Order, Thought
+from trading.models import Bot, ManualOrder, Order, Thought
 from trading.services import bots as bot_services
+from trading.services import manual
 
 # The whole engine logs as one logger, "trading.engine", as it did as one module, so
 # log levels, filters and alerts set on that name keep covering every part of a tick.
@@ -107,9 +108,13 @@ def _market_went_back(bot: Bot, batch: TickBatch, newest: int) -> TickOutcome:
     return TickOutcome(bot.pk, "paused", reason)
 
 
-def _live_on_replay(bot: Bot, batch: TickBatch, refusal: str) -> TickOutcome:
+def _live_on_replay(bot: Bot, batch: TickBatch, refusal: str,
+                    request: ManualOrder | None = None) -> TickOutcome:
     """A live bot whose feed is a replay of sample candles (the server's market data source
-    changed under it) is paused before it reads a candle, so no order leaves on them."""
+    changed under it) is paused before it reads a candle, and an order by hand it was asked
+    for is refused, so no order leaves on them."""
+    if request is not None:
+        manual.manual_order_finish(request=request, done=False, note=refusal)
     bot_services.bot_auto_pause(bot=bot, reason=refusal)
     batch.finish(bot, next_tick_at=batch.now + IDLE_RECHECK)
     return TickOutcome(bot.pk, "paused", refusal)

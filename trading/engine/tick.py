@@ -81,6 +81,10 @@ def _guarded_tick(bot: Bot, batch: TickBatch) -> TickOutcome:
         if bot.close_requested_at is not None:  # "close all" comes before anything else
             return _close_step(bot, batch)
         request = manual.manual_order_pending(bot=bot) if bot.pk in batch.manual else None
+        refusal = _replayed_feed(bot) if request is not None or bot.status != Bot.Status.PAUSED \
+            else None
+        if refusal is not None:  # before anything is sized on candles that never happened
+            return _live_on_replay(bot, batch, refusal, request)
         if request is not None:  # a trader's order by hand, before the bot's own decision
             return _manual_step(bot, batch, request)
         if bot.status == Bot.Status.PAUSED:
@@ -97,11 +101,14 @@ def _guarded_tick(bot: Bot, batch: TickBatch) -> TickOutcome:
                                         f"log)", logged=True)
 
 
+def _replayed_feed(bot: Bot) -> str | None:
+    """Why a live bot may not act on this server's feed (it replays samples), or None."""
+    if bot.account.mode != TradingMode.LIVE:
+        return None
+    return replayed_data_refusal(bot.account.exchange_id)
+
+
 def _tick(bot: Bot, batch: TickBatch) -> TickOutcome:
-    if bot.account.mode == TradingMode.LIVE:
-        refusal = replayed_data_refusal(bot.account.exchange_id)
-        if refusal is not None:
-            return _live_on_replay(bot, batch, refusal)
     breakers = BreakerSettings.from_overrides(bot.breakers)
     try:
         snapshot = bot_market_snapshot(bot)
