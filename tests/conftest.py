@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import pytest
+import time_machine
 from django.core.cache import cache
+from django.utils import timezone
 
 from tests.base import World, build_world, client_past_second_factor
 
@@ -24,6 +26,13 @@ def _history_stores(settings, tmp_path):
     project's var/: a backtest's default data set depends on what is stored."""
     settings.AITRADER_HISTORY_DIR = str(tmp_path / "history")
     settings.AITRADER_TENANT_HISTORY_DIR = str(tmp_path / "tenant-history")
+
+
+@pytest.fixture
+def frozen_clock():
+    """Time stands still, so no rate-limit window can end halfway through a test."""
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        yield clock
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def test_only_post_is_served(hook):
     assert response.status_code == 405 and response["Allow"] == "POST"
 
 
-def test_a_hook_past_its_budget_gets_429_with_retry_after(settings, bot, hook):
+def test_a_hook_past_its_budget_gets_429_with_retry_after(settings, bot, hook, frozen_clock):
     settings.AITRADER_RATE_LIMIT_SIGNALS_PER_MINUTE = 2
     answers = [post(hook[0].token, alert(hook, alert_id=f"r-{n}")).status_code
                for n in range(3)]
@@ -123,7 +123,8 @@ def test_a_hook_past_its_budget_gets_429_with_retry_after(settings, bot, hook):
     assert int(refused["Retry-After"]) >= 1 and "signal alerts" in refused.json()["error"]
 
 
-def test_an_address_past_its_budget_gets_429_whatever_the_token(settings, hook):
+def test_an_address_past_its_budget_gets_429_whatever_the_token(settings, hook,
+                                                                  frozen_clock):
     settings.AITRADER_RATE_LIMIT_SIGNALS_PER_MINUTE = 1
     settings.AITRADER_RATE_LIMIT_SIGNAL_IP_FACTOR = 2
     answers = [post(f"token-{n}", {"secret": "s"}).status_code for n in range(3)]

@@ -29,9 +29,11 @@ class FakeWebhook:
     url: str = ""
     received: list[Received] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
+    retry_after: str | None = None  # a Retry-After header sent with the failures
 
-    def fail_next(self, *statuses: int) -> None:
+    def fail_next(self, *statuses: int, retry_after: str | None = None) -> None:
         self.failures.extend(statuses)
+        self.retry_after = retry_after
 
 
 def _handler(state: FakeWebhook) -> type[BaseHTTPRequestHandler]:
@@ -42,6 +44,8 @@ def _handler(state: FakeWebhook) -> type[BaseHTTPRequestHandler]:
                                                        self.headers.items()}, body))
             status = state.failures.pop(0) if state.failures else 204
             self.send_response(status)
+            if status != 204 and state.retry_after is not None:
+                self.send_header("Retry-After", state.retry_after)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

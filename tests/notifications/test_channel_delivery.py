@@ -79,6 +79,9 @@ def test_a_tampered_body_or_another_secret_does_not_verify(
     _channel, secret = _add(cast, fake_webhook.url)
     _alert(cast, django_capture_on_commit_callbacks)
     received = fake_webhook.received[0]
+    _verify(secret, received)  # as sent, it verifies with the channel's secret only
+    with pytest.raises(AssertionError):
+        _verify("another-channels-secret", received)
     received.body = received.body.replace(b"paused", b"resumed")
     with pytest.raises(AssertionError):
         _verify(secret, received)
@@ -111,11 +114,12 @@ def test_a_500_is_retried_with_backoff_then_sent(cast, fake_webhook,
 
 def test_a_429_waits_for_retry_after(cast, fake_webhook, django_capture_on_commit_callbacks):
     _add(cast, fake_webhook.url)
-    fake_webhook.fail_next(429)
+    fake_webhook.fail_next(429, retry_after="120")
     with time_machine.travel(START, tick=False):
         _alert(cast, django_capture_on_commit_callbacks)
     delivery = ChannelDelivery.objects.get()
     assert delivery.status == "pending" and "429" in delivery.last_error
+    assert delivery.next_attempt_at == START + timedelta(seconds=120)  # not the backoff
 
 
 def test_a_400_is_final(cast, fake_webhook, django_capture_on_commit_callbacks):
@@ -126,7 +130,8 @@ def test_a_400_is_final(cast, fake_webhook, django_capture_on_commit_callbacks):
     assert (delivery.status, delivery.attempts) == ("failed", 1)
     assert "400" in delivery.last_error
     ChannelDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=START)
-    assert channels.channel_delivery_attempt(delivery_id=delivery.pk).status == "skipped"
+    with time_machine.travel(START, tick=False):  # due, yet final
+        assert channels.channel_delivery_attempt(delivery_id=delivery.pk).status == "skipped"
     assert len(fake_webhook.received) == 1
 
 
@@ -194,7 +199,8 @@ def test_the_secret_and_url_token_never_reach_the_log(cast, fake_webhook, caplog
     with caplog.at_level("DEBUG"):
         _alert(cast, django_capture_on_commit_callbacks)
         ChannelDelivery.objects.update(next_attempt_at=START)
-        channels.channel_delivery_attempt(delivery_id=ChannelDelivery.objects.get().pk)
+        with time_machine.travel(START, tick=False):  # the retry is due
+            channels.channel_delivery_attempt(delivery_id=ChannelDelivery.objects.get().pk)
     assert secret not in caplog.text and "/hook/abc" not in caplog.text
 
 

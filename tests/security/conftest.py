@@ -8,9 +8,7 @@ import secrets
 import socket
 
 import pytest
-import time_machine
 from django.core.cache import caches
-from django.utils import timezone
 
 # Redis runs here and in CI; without REDIS_URL the tests use a database of their own.
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
@@ -64,8 +62,3 @@ def dead_cache(settings):
     }}
 
 
-@pytest.fixture
-def frozen_clock():
-    """Time stands still, so no rate-limit window can end halfway through a test."""
-    with time_machine.travel(timezone.now(), tick=False) as clock:
-        yield clock
