@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import wraps
 
 from django.conf import settings
@@ -48,6 +47,7 @@ from tenants.billing import services as billing
 from tenants.models import Role
 from tenants.plans import PLAN_LIMITS, PLAN_ORDER, Plan
 from trading import selectors
+from trading.core.money import as_decimal
 from trading.core.pnl import bot_pnl
 from trading.core.strategies import get_strategy, strategy_list
 from trading.core.strategies.presets import PRESETS, risk_for
@@ -461,9 +461,9 @@ def _run_settings(run: BacktestRun, report: dict) -> list[tuple[str, str]]:
         rows.append(("Range (UTC)", f"{_utc(first) or 'first candle'} to "
                                     f"{_utc(last) or 'last candle'}"))
     for name, label in (("fee", "Fee"), ("slippage", "Slippage"), ("stake", "Stake")):
-        if run.config.get(name) is not None:
-            rows.append((label, f"{Decimal(repr(run.config[name])) * 100:f}".rstrip("0")
-                         .rstrip(".") + " %"))
+        value = as_decimal(run.config.get(name))  # stored as the caller sent it: str or number
+        if value is not None:
+            rows.append((label, f"{value * 100:f}".rstrip("0").rstrip(".") + " %"))
     return rows
 
 

@@ -208,3 +208,13 @@ def test_the_schema_documents_the_settings_and_their_bounds(reader):
 
 def _ref(prop: dict) -> str:
     return prop.get("$ref") or prop["allOf"][0]["$ref"]
+
+
+def test_a_setting_sent_as_a_string_in_config_shows_on_the_run_page(world, reader, alice, post):
+    """`config` keeps what the caller sent ("0.001" as a string): the page still reads it."""
+    response = post(reader, BACKTESTS, API | {"config": {"fee": "0.001"}}, format="json")
+    assert response.status_code == 202, response.content
+    run = BacktestRun.objects.for_tenant(world.tenant_a).get()
+    page = alice.get(f"/backtests/{run.pk}/")
+    assert page.status_code == 200
+    assert "0.1 %" in page.content.decode()
