@@ -114,6 +114,14 @@ def reconcile_account_task(tenant_id: int, account_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def refresh_market_catalogue(exchange_id: str) -> None:
+    """Load one exchange's markets into the shared cache (asked for when they are missing)."""
+    from trading.services.market import market_catalogue_refresh
+
+    market_catalogue_refresh(exchange_id=exchange_id)
+
+
+@shared_task(ignore_result=True)
 def refresh_market_catalogues() -> int:
     """Reload the markets of every exchange an account uses into the shared cache."""
     from trading.services.market import market_catalogues_refresh_all

@@ -9,7 +9,12 @@ from django.core.cache import cache
 
 from aitrader.errors import ValidationFailed
 from tests.base import owner_actor
-from trading.exchanges.factory import WallClockSource, reset_market_sources, set_market_source
+from trading.exchanges.factory import (
+    WallClockSource,
+    replayed_data_refusal,
+    reset_market_sources,
+    set_market_source,
+)
 from trading.exchanges.live_clients import reset_live_connections, set_live_connection
 from trading.exchanges.replay import replay_source_for
 from trading.marketdata import forget_local_memo
@@ -88,17 +93,17 @@ def test_a_bot_on_a_resampled_timeframe_is_created(world, replaying):
     assert (bot.symbol, bot.timeframe) == ("BTC/USDT", "4h")
 
 
-@pytest.mark.parametrize("symbol, timeframe, field", [
-    ("SOL/USDT", "1m", "symbol"),     # no data for that market
-    ("BTC/USDT", "1w", "timeframe"),  # weeks cannot be resampled from the epoch
+@pytest.mark.parametrize("symbol, timeframe, field, offered", [
+    ("SOL/USDT", "1m", "symbol", "choose one of BTC/USDT, ETH/USDT"),  # no such market
+    ("BTC/USDT", "1w", "timeframe", "choose one of 1m, 3m, 5m"),  # weeks are not resampled
 ])
 def test_a_bot_on_a_market_without_data_is_refused_naming_the_field(world, replaying, symbol,
-                                                                     timeframe, field):
+                                                                     timeframe, field, offered):
     with pytest.raises(ValidationFailed) as refused:
         _bot(world.tenant_a, _paper_account(world.tenant_a), symbol=symbol,
              timeframe=timeframe)
     assert refused.value.field == field
-    assert "BTC/USDT" in refused.value.message or "1m" in refused.value.message
+    assert offered in refused.value.message
 
 
 def test_moving_a_bot_to_a_market_without_data_is_refused(world, replaying):
@@ -144,3 +149,21 @@ def test_without_a_catalogue_a_bot_is_not_refused(world, exchange_markets):
     exchange_markets.server_error_next(EXCHANGE_INFO, times=20)
     bot = _bot(world.tenant_a, _paper_account(world.tenant_a))  # the feed's breakers judge it
     assert bot.pk
+
+
+def test_an_exchange_that_is_down_is_asked_once_a_minute_not_on_every_page(exchange_markets):
+    exchange_markets.server_error_next(EXCHANGE_INFO, times=50)
+    assert market_catalogue(exchange_id="binance") is None
+    asked = exchange_markets.request_count(EXCHANGE_INFO)
+
+    for _ in range(5):  # five pages offering the exchange's markets
+        assert market_catalogue(exchange_id="binance") is None
+    assert exchange_markets.request_count(EXCHANGE_INFO) == asked >= 1
+
+
+def test_until_a_feed_is_built_the_settings_say_whether_it_replays(settings):
+    reset_market_sources()
+    settings.AITRADER_MARKET_DATA_SOURCE = "exchange"
+    assert replayed_data_refusal("kraken") is None
+    settings.AITRADER_MARKET_DATA_SOURCE = "replay"
+    assert "replays sample candles" in replayed_data_refusal("kraken")

@@ -67,10 +67,20 @@ def _build_source(exchange_id: str):
     return WallClockSource(exchange_id)
 
 
+def replays_samples(exchange_id: str) -> bool:
+    """Whether this server's feed of `exchange_id` replays sample candles, known without
+    building the feed (a page process must not load an exchange client to find out)."""
+    with _sources_lock:
+        source = _sources.get(exchange_id)
+    if source is not None:
+        return bool(getattr(source, "replays_samples", False))
+    return settings.AITRADER_MARKET_DATA_SOURCE == "replay"
+
+
 def replayed_data_refusal(exchange_id: str) -> str | None:
     """Why a live account on `exchange_id` may not trade on this server's market data (it
     replays sample candles), or None when the data is the exchange's own."""
-    if not getattr(market_source(exchange_id), "replays_samples", False):
+    if not replays_samples(exchange_id):
         return None
     return ("live trading needs the exchange's own market data, and this server replays "
             "sample candles (set AITRADER_MARKET_DATA_SOURCE=exchange)")

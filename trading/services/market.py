@@ -16,13 +16,16 @@ from django.utils import timezone
 from aitrader.errors import ValidationFailed
 from trading.core.timeframes import SUPPORTED, timeframe_ms
 from trading.exchanges.base import ExchangeError
-from trading.exchanges.factory import market_source
+from trading.exchanges.factory import market_source, replays_samples
 from trading.models import ExchangeAccount, MarketFeed
 
 logger = logging.getLogger(__name__)
 Catalogue = dict[str, tuple[str, ...]]
 # An exchange lists new markets rarely; the beat task refreshes well before this runs out.
 CATALOGUE_TTL_SECONDS = 6 * 3600
+# A missing catalogue is asked for at most this often, so an exchange that is down is not
+# asked again by every page that offers its markets.
+REFRESH_ASKED_SECONDS = 60
 # Named in refusals: more would be a wall of text, the page and API list them all.
 SHOWN_IN_ERRORS = 8
 
@@ -45,12 +48,20 @@ def _catalogue_key(exchange_id: str) -> str:
 
 def market_catalogue(*, exchange_id: str) -> Catalogue | None:
     """The markets (symbol -> timeframes) `exchange_id` serves here; None when unknown (a
-    source without a catalogue, or an exchange that could not be asked and nothing cached)."""
-    source = market_source(exchange_id)
-    if getattr(source, "replays_samples", False):
-        return source.catalogue()  # local files: cheap, and always what the replay serves
-    cached = cache.get(_catalogue_key(exchange_id))
-    return cached if cached is not None else market_catalogue_refresh(exchange_id=exchange_id)
+    source without a catalogue, or an exchange not asked yet or that did not answer).
+
+    An exchange's catalogue is read from the shared cache only: pages and services never ask
+    the exchange themselves. A miss asks a worker to refresh it (once a minute at most)."""
+    if replays_samples(exchange_id):
+        return market_source(exchange_id).catalogue()  # local files, what the replay serves
+    key = _catalogue_key(exchange_id)
+    cached = cache.get(key)
+    if cached is None and cache.add(f"{key}:asked", True, REFRESH_ASKED_SECONDS):
+        from trading.tasks import refresh_market_catalogue  # tasks import the services
+
+        refresh_market_catalogue.delay(exchange_id)
+        cached = cache.get(key)  # an in-process (eager) refresh has filled it already
+    return cached
 
 
 def market_catalogue_refresh(*, exchange_id: str) -> Catalogue | None:
