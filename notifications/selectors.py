@@ -272,14 +272,6 @@ def channel_list(*, tenant: Tenant | int) -> QuerySet[NotificationChannel]:
     return NotificationChannel.objects.for_tenant(tenant).order_by("created_at", "id")
 
 
-def channel_get(*, tenant: Tenant | int, channel_id: int) -> NotificationChannel:
-    """One channel of the tenant; NotFound for a missing or foreign id."""
-    channel = channel_list(tenant=tenant).filter(pk=channel_id).first()
-    if channel is None:
-        raise NotFound("No such notification channel.")
-    return channel
-
-
 def channel_list_wanting(*, tenant: Tenant | int, event: str) -> list[NotificationChannel]:
     """The tenant's active channels whose switch for `event` is on."""
     if event not in CHANNEL_EVENTS:

@@ -93,20 +93,6 @@ def test_a_model_strategy_cannot_be_swept():
     assert wf.sweepable_strategy("sma_cross") is SMA
 
 
-def test_the_typed_grid_reads_lists_and_ranges():
-    spec = wf.parse_grid_text("fast = 5, 10\n# a comment\n\nslow = 20..60 step 20\n"
-                              "oversold = 0.5..1.5")
-    assert spec == {"fast": ["5", "10"], "slow": {"min": "20", "max": "60", "step": "20"},
-                    "oversold": {"min": "0.5", "max": "1.5"}}
-    assert wf.expand_grid(SMA, {key: spec[key] for key in ("fast", "slow")}) == {
-        "fast": [5, 10], "slow": [20, 40, 60]}
-
-
-@pytest.mark.parametrize("text", ["fast 5", "= 5", "fast =", "fast = 5\nfast = 6"])
-def test_an_unreadable_typed_grid_names_the_grid(text):
-    assert field_of(lambda: wf.parse_grid_text(text)) == "grid"
-
-
 @pytest.mark.parametrize(("raw", "expected"), [(None, 30), ("", 30), ("25", 25), (10, 10),
                                                (50.0, 50)])
 def test_the_out_of_sample_share_is_a_bounded_whole_percent(raw, expected):

@@ -425,25 +425,16 @@ def shared_live_exchange(exchange_id: str, api_key: str | None = None,
 # --- History -------------------------------------------------------------------------------
 
 
-def fetch_ohlcv_history(exchange: Exchange, symbol: str, timeframe: str, since_ms: int,
-                        until_ms: int, *, page_limit: int = 1000, retries: int = 3,
-                        sleep: Callable[[float], None] = time.sleep) -> list[list]:
-    """Closed candles with since_ms <= ts < until_ms, paging forward through the exchange.
+def fetch_ohlcv_pages(exchange: Exchange, symbol: str, timeframe: str, since_ms: int,
+                      until_ms: int, *, page_limit: int = 1000, retries: int = 3,
+                      sleep: Callable[[float], None] = time.sleep) -> Iterator[list[list]]:
+    """Closed candles with since_ms <= ts < until_ms, paging forward through the exchange,
+    one page at a time (non-empty, ascending), so a long download can store and report as it
+    goes instead of holding years of rows.
 
     Reads are safe to repeat, so a temporary failure is retried `retries` times with backoff
     (honouring Retry-After); what still fails is raised.
     """
-    return [row for page in fetch_ohlcv_pages(exchange, symbol, timeframe, since_ms, until_ms,
-                                              page_limit=page_limit, retries=retries,
-                                              sleep=sleep)
-            for row in page]
-
-
-def fetch_ohlcv_pages(exchange: Exchange, symbol: str, timeframe: str, since_ms: int,
-                      until_ms: int, *, page_limit: int = 1000, retries: int = 3,
-                      sleep: Callable[[float], None] = time.sleep) -> Iterator[list[list]]:
-    """fetch_ohlcv_history one page at a time (non-empty, ascending), so a long download
-    can store and report as it goes instead of holding years of rows."""
     period = timeframe_ms(timeframe)
     cursor = since_ms
     while cursor < until_ms:

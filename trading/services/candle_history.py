@@ -146,7 +146,7 @@ def candle_upload_create(*, tenant: Tenant, actor: Actor, file: UploadedFile, ex
     actor.require(Scope.CONTROL)
     symbol = symbol.strip().upper()
     check_market_names(exchange, symbol, timeframe)
-    _check_size(file.size)
+    candle_upload_size_check(size=file.size)
     upload = CandleUpload(id=uuid.uuid4().hex, status="queued", name=_shown_name(file.name),
                           size=file.size, exchange=exchange, symbol=symbol, timeframe=timeframe,
                           created_at=timezone.now().isoformat())
@@ -251,10 +251,6 @@ def _done(upload: CandleUpload, outcome: ImportOutcome) -> CandleUpload:
 def candle_upload_size_check(*, size: int) -> None:
     """ValidationFailed ("file") for an upload of `size` bytes that is empty or too large;
     the page calls it too when it stopped reading a body past the limit."""
-    _check_size(size)
-
-
-def _check_size(size: int) -> None:
     limit = settings.AITRADER_CANDLE_UPLOAD_MAX_BYTES
     if size <= 0:
         raise ValidationFailed("The file is empty.", field="file")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal, DecimalException, InvalidOperation
@@ -198,35 +197,6 @@ def _decimal(param: Param, raw: Any, key: str) -> Decimal:
         raise ValidationFailed(f"{param.name}: {key} must be a number, got {raw!r}.",
                                field=param.name)
     return value
-
-
-_RANGE = re.compile(r"^(?P<low>[^.\s][^\s]*?)\s*\.\.\s*(?P<high>[^\s]+?)"
-                    r"(?:\s+step\s+(?P<step>[^\s]+))?$")
-
-
-def parse_grid_text(text: str) -> dict[str, Any]:
-    """The grid as a person types it, one parameter a line: `fast = 5, 10, 20` or
-    `slow = 20..60 step 10` (step 1 when left out). Values stay text: `expand_grid` checks
-    them. ValidationFailed names `grid` for a line it cannot read."""
-    spec: dict[str, Any] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, values = line.partition("=")
-        name, values = name.strip(), values.strip()
-        if not sep or not name or not values:
-            raise ValidationFailed(f"Line {number}: write `name = values`, e.g. "
-                                   "`fast = 5, 10, 20` or `slow = 20..60 step 10`.", field="grid")
-        if name in spec:
-            raise ValidationFailed(f"Line {number}: {name} is given twice.", field="grid")
-        found = _RANGE.match(values)
-        if found:
-            spec[name] = {"min": found["low"], "max": found["high"],
-                          **({"step": found["step"]} if found["step"] else {})}
-        else:
-            spec[name] = [value.strip() for value in values.split(",") if value.strip()]
-    return spec
 
 
 # --- The run -----------------------------------------------------------------------------------
