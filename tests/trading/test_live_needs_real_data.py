@@ -14,6 +14,7 @@ from trading.exchanges.replay import replay_source_for
 from trading.marketdata import forget_local_memo
 from trading.models import Bot, ManualOrder, Order
 from trading.services.bots import bot_pause, bot_resume
+from trading.services.credentials import exchange_credentials_remove
 from trading.services.manual import manual_order_request
 
 REFUSAL = "this server replays sample candles"
@@ -77,3 +78,14 @@ def test_an_entry_by_hand_on_a_replay_is_refused_before_any_order(world, stand_i
     assert not Order.objects.for_tenant(world.tenant_a).filter(bot=bot).exists()
     request.refresh_from_db()
     assert request.status == ManualOrder.Status.REFUSED and REFUSAL in request.note
+
+
+def test_a_live_bot_whose_keys_were_removed_cannot_resume(world, stand_in, market):
+    """Resuming asks what creating asks: the plan, the keys and the exchange's own data."""
+    bot = make_live_bot(world.tenant_a)
+    actor = owner_actor(world.tenant_a)
+    bot_pause(tenant=world.tenant_a, actor=actor, bot_id=bot.pk)
+    exchange_credentials_remove(tenant=world.tenant_a, actor=actor, account_id=bot.account_id)
+    with pytest.raises(ValidationFailed, match="no API credentials"):
+        bot_resume(tenant=world.tenant_a, actor=actor, bot_id=bot.pk)
+    assert Bot.objects.get(pk=bot.pk).status == Bot.Status.PAUSED

@@ -212,9 +212,7 @@ def bot_resume(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
 
 def _check_plan_allows_running(tenant: Tenant, bot: Bot) -> None:
     """A resume must fit the plan as it is now (a downgrade paused bots for this reason)."""
-    if bot.account.mode == TradingMode.LIVE:
-        plan_require_feature(tenant.plan, "live_trading")
-        require_real_market_data(exchange_id=bot.account.exchange_id)
+    _require_live_ready(tenant, bot.account)
     plan_check_count(tenant.plan, "max_bots", selectors.bot_running_count(tenant=tenant))
 
 
