@@ -10,13 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tenants.services import api_key_issue
 from tests.base import owner_actor
-from tests.trading.test_history_download import exchange_markets  # noqa: F401  (a fixture)
 from trading.core.backtest.synthetic import random_walk_candles
 from trading.core.history import history_read
 from trading.sampledata import generate
 from trading.services.candle_history import history_root
 
-pytest_plugins = ["tests.fakes.binance"]
 pytestmark = pytest.mark.django_db
 
 JAN_1 = 1_704_067_200_000  # 2024-01-01T00:00Z
@@ -53,7 +51,7 @@ def admin_key_a(world):
 
 
 @pytest.fixture
-def served(exchange_markets):  # noqa: F811  (the imported fixture)
+def served(exchange_markets):
     candles = generate("BTC/USDT", "1h", 1500, seed=3, start_ms=JAN_1)
     exchange_markets.set_klines("BTC/USDT", "1h", candles.to_rows())
     return candles

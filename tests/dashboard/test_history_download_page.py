@@ -8,10 +8,8 @@ from django.urls import reverse
 
 from tenants.models import Membership, Role
 from tests.base import make_user
-from tests.trading.test_history_download import exchange_markets  # noqa: F401  (a fixture)
 from trading.sampledata import generate
 
-pytest_plugins = ["tests.fakes.binance"]
 pytestmark = pytest.mark.django_db
 
 JAN_1 = 1_704_067_200_000  # 2024-01-01T00:00Z
@@ -19,7 +17,7 @@ FORM = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1h", "since":
 
 
 @pytest.fixture
-def served(exchange_markets):  # noqa: F811  (the imported fixture)
+def served(exchange_markets):
     exchange_markets.set_klines("BTC/USDT", "1h", generate("BTC/USDT", "1h", 120, seed=4,
                                                            start_ms=JAN_1).to_rows())
 

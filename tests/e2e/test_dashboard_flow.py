@@ -39,8 +39,11 @@ class Tab:
         self.page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
         self.page.on("console", self._console)
         # The browser's own dialogs must never appear: confirmations are in the page.
-        self.page.on("dialog", lambda dialog: self.problems.append(
-            f"native dialog: {dialog.message}"))
+        self.page.on("dialog", self._native_dialog)
+
+    def _native_dialog(self, dialog) -> None:
+        self.problems.append(f"native dialog: {dialog.message}")
+        dialog.dismiss()  # a listener takes over Playwright's own dismissal: answer it
 
     def _console(self, message) -> None:
         if message.type == "error" and "Refused to" in message.text:

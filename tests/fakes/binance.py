@@ -798,3 +798,23 @@ def binance_live(fake_binance: FakeBinance) -> Iterator[FakeBinance]:
                         timeout_ms=2000, ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
     yield fake_binance
     reset_live_connections()
+
+
+@pytest.fixture
+def exchange_markets(fake_binance: FakeBinance) -> Iterator[FakeBinance]:
+    """This server reads the exchange itself: its public clients (market data, catalogue,
+    downloads) talk to the stand-in, whose markets load from its exchangeInfo (nothing
+    preset), with an empty shared cache around the test."""
+    from django.core.cache import cache
+
+    from trading.exchanges.factory import WallClockSource, reset_market_sources, set_market_source
+    from trading.exchanges.live_clients import reset_live_connections, set_live_connection
+
+    cache.clear()
+    set_live_connection("binance", urls_api=fake_binance.url, timeout_ms=2000,
+                        ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
+    set_market_source("binance", WallClockSource("binance"))
+    yield fake_binance
+    reset_market_sources()
+    reset_live_connections()
+    cache.clear()

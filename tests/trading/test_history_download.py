@@ -8,17 +8,14 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 
 from aitrader.errors import Conflict, Forbidden, ValidationFailed
+from tenants import events as tenant_events
 from tenants.actors import Actor
-from tenants.events import subscribe
 from tenants.models import AuditEvent, Membership, Role
 from tests.base import make_user, owner_actor
 from trading.core.history import history_read
-from trading.exchanges.factory import WallClockSource, reset_market_sources, set_market_source
-from trading.exchanges.live_clients import reset_live_connections, set_live_connection
 from trading.models import BacktestRun
 from trading.sampledata import generate
 from trading.services.backtests import backtest_run_create
@@ -30,26 +27,11 @@ from trading.services.candle_history import (
     history_root,
 )
 
-pytest_plugins = ["tests.fakes.binance"]
 pytestmark = pytest.mark.django_db
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00Z
 HOUR = 3_600_000
 KLINES = "/api/v3/klines"
-
-
-@pytest.fixture
-def exchange_markets(fake_binance):
-    """This server reads the exchange itself: public clients (catalogue and downloads) talk
-    to the stand-in, whose markets load from its exchangeInfo."""
-    cache.clear()
-    set_live_connection("binance", urls_api=fake_binance.url, timeout_ms=2000,
-                        ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
-    set_market_source("binance", WallClockSource("binance"))
-    yield fake_binance
-    reset_market_sources()
-    reset_live_connections()
-    cache.clear()
 
 
 @pytest.fixture
@@ -61,10 +43,12 @@ def served(exchange_markets):
 
 
 @pytest.fixture
-def events():
+def events(monkeypatch):
+    """Events published during the test (its own subscriber list: nothing outlives it)."""
     seen: list[tuple[int, str, dict]] = []
-    subscribe(lambda tenant_id, raw: seen.extend((tenant_id, kind, data)
-                                                 for kind, _bot, data in raw))
+    monkeypatch.setattr(tenant_events, "_subscribers", [])
+    tenant_events.subscribe(lambda tenant_id, raw: seen.extend(
+        (tenant_id, kind, data) for kind, _bot, data in raw))
     return seen
 
 

@@ -5,7 +5,6 @@ refreshed by a task. A bot on a market without data is refused before it exists.
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 
 from aitrader.errors import ValidationFailed
 from tests.base import owner_actor
@@ -15,7 +14,6 @@ from trading.exchanges.factory import (
     reset_market_sources,
     set_market_source,
 )
-from trading.exchanges.live_clients import reset_live_connections, set_live_connection
 from trading.exchanges.replay import replay_source_for
 from trading.marketdata import forget_local_memo
 from trading.services.accounts import exchange_account_create
@@ -40,20 +38,6 @@ def replaying(tmp_path):
     yield source
     reset_market_sources()
     forget_local_memo()
-
-
-@pytest.fixture
-def exchange_markets(fake_binance):
-    """This server reads the exchange itself: a public client whose markets load from the
-    stand-in's exchangeInfo (nothing preset), with an empty shared cache."""
-    cache.clear()
-    set_live_connection("binance", urls_api=fake_binance.url, timeout_ms=2000,
-                        ccxt_config={"rateLimit": 1, "timeout_on_exit": 0})
-    set_market_source("binance", WallClockSource("binance"))
-    yield fake_binance
-    reset_market_sources()
-    reset_live_connections()
-    cache.clear()
 
 
 def _paper_account(tenant):
