@@ -66,7 +66,8 @@ def test_the_form_offers_a_range_or_a_value_per_declared_parameter(alice):
 def test_the_form_queues_a_sweep_of_the_ranges_and_fixed_values(world, alice, done):
     assert done.grid == {"fast": [4, 6, 8], "slow": [20, 30, 40]}
     assert done.parameters == {}
-    assert done.config == {"cash": 5000.0, "preset": "balanced"}
+    # The settings typed, and the data set the sweep reads, fixed when it was queued.
+    assert done.config == {"cash": 5000.0, "preset": "balanced", "data": "sample"}
     assert done.out_of_sample_pct == 30 and done.created_by == world.alice
 
 

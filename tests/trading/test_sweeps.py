@@ -168,3 +168,15 @@ def test_unfinished_sweeps_are_queued_again(world, monkeypatch):
                                  timeframe="1h", status=BacktestSweep.Status.DONE)
     assert sweeps.sweeps_resume() == 1
     assert queued == [(world.tenant_b.pk, waiting.pk)]
+
+
+def test_a_range_too_short_to_split_fails_the_job_with_the_reason(
+        world, django_capture_on_commit_callbacks):
+    """Creating reads only the data set's bounds; the job, which reads the candles, says the
+    range is too short for an out-of-sample part."""
+    first = stored_candles(symbol="BTC/USDT", timeframe="1h").timestamp[:3]
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep = create(world, config={"start_ms": int(first[0]), "end_ms": int(first[-1])})
+    sweep.refresh_from_db()
+    assert sweep.status == BacktestSweep.Status.FAILED
+    assert "too few to split 70/30" in sweep.error

@@ -206,7 +206,7 @@ def backtest_run_create(*, tenant: Tenant, actor: Actor, strategy: str, symbol: 
     backtest_config(strategy, parameters, config)
     _check_model(tenant_id=tenant.pk, strategy=strategy, symbol=symbol.upper(),
                  timeframe=timeframe, parameters=parameters)
-    config |= _data_choice(tenant_id=tenant.pk, symbol=symbol.upper(), timeframe=timeframe,
+    config |= backtest_data_choice(tenant_id=tenant.pk, symbol=symbol.upper(), timeframe=timeframe,
                            config=config)
     run = BacktestRun.objects.create(tenant=tenant, created_by=actor.user, strategy=strategy,
                                      parameters=parameters, config=config,
@@ -215,7 +215,7 @@ def backtest_run_create(*, tenant: Tenant, actor: Actor, strategy: str, symbol: 
     return run
 
 
-def _data_choice(*, tenant_id: int, symbol: str, timeframe: str,
+def backtest_data_choice(*, tenant_id: int, symbol: str, timeframe: str,
                  config: dict) -> dict[str, Any]:
     """The data set a new run will read (resolved, so a later upload or download cannot
     change what a queued run means), with its range checked against the set's bounds."""

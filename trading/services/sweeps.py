@@ -23,7 +23,6 @@ from trading.core.backtest.walk_forward import (
     combinations,
     expand_grid,
     run_walk_forward,
-    split_candles,
     sweepable_strategy,
 )
 from trading.core.backtest.walk_forward import out_of_sample_pct as checked_out_of_sample_pct
@@ -35,6 +34,7 @@ from trading.services.backtests import (
     DATA_KEYS,
     RANGE_KEYS,
     backtest_config,
+    backtest_data_choice,
     jobs_resume,
     range_bound,
     stored_candles,
@@ -65,11 +65,10 @@ def sweep_create(*, tenant: Tenant, actor: Actor, strategy: str, symbol: str, ti
             raise ValidationFailed(f"{name} is both swept and fixed; give it one or the other.",
                                    field=name)
     _check_settings(strategy, parameters, config, values)
-    candles = _candles(tenant_id=tenant.pk, symbol=symbol.upper(), timeframe=timeframe,
-                       config=config)
-    if len(candles) < 2:
-        raise ValidationFailed("No stored candles in that date range.", field="start_ms")
-    split_candles(candles, pct)
+    # The data set and range as a backtest checks them (file footers, not years of candles);
+    # a range too short to split is the job's to report.
+    config |= backtest_data_choice(tenant_id=tenant.pk, symbol=symbol.upper(),
+                                   timeframe=timeframe, config=config)
     sweep = BacktestSweep.objects.create(
         tenant=tenant, created_by=actor.user, strategy=strategy_class.key,
         parameters=parameters, grid=values, config=config, symbol=symbol.upper(),
