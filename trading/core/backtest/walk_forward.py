@@ -18,8 +18,10 @@ from dataclasses import replace
 from decimal import Decimal, DecimalException, InvalidOperation
 from typing import Any
 
+import numpy as np
+
 from trading.core.backtest.config import BacktestConfig
-from trading.core.backtest.metrics import all_metrics
+from trading.core.backtest.metrics import equity_metrics, trade_metrics
 from trading.core.backtest.run_paths import run_fast
 from trading.core.candles import Candles
 from trading.core.errors import ValidationFailed
@@ -248,7 +250,11 @@ def run_walk_forward(candles: Candles, config: BacktestConfig, grid: Grid, *, pc
 
 
 def _metrics(candles: Candles, resolved) -> dict[str, Any]:
-    metrics = all_metrics(candles, run_fast(candles, resolved), resolved.cash)
+    """ROW_METRICS of one run: only the equity and trade figures (a sweep runs hundreds)."""
+    result = run_fast(candles, resolved)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        metrics = equity_metrics(candles, result, resolved.cash) | trade_metrics(
+            result.trades.closed(), candles.timestamp)
     return {name: metrics.get(name) for name in ROW_METRICS}
 
 
