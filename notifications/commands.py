@@ -4,7 +4,9 @@ Handlers (notifications.handlers) only turn an Update into an `Incoming` and sen
 `Reply`. Here the chat is resolved to its link, the linked member's role is read *now* (so a
 demoted member loses control at once), and control goes through the very services the API
 uses (`bot_pause`, `bot_resume`, `bot_close_all`, `manual_order_request`), which check the
-role and write the audit row.
+role and write the audit row. The trader's tools (/orders, /cancel, /sweeps, /signals,
+/channels) read through the selectors the pages use; /cancel is the manual order service's
+cancel, so it checks exactly what the bot page's Cancel button checks.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from aitrader.errors import ServiceError
+from aitrader.errors import Conflict, ServiceError
 from notifications import messages, selectors, services
 from notifications.models import TelegramLink
 from tenants.actors import Actor
 from tenants.models import Scope
+from trading import selectors as trading_selectors
 from trading.core.backtest.config import as_percent
 from trading.core.display import amount_text
 from trading.core.money import EXIT_FRACTION, as_decimal
@@ -29,6 +32,10 @@ from trading.services.manual import WORDS, manual_order_request
 
 TRADES_DEFAULT = 5
 TRADES_MAX = 20
+SWEEPS_SHOWN = 5
+SIGNALS_SHOWN = 10
+ORDER_ID_MAX = 2**63 - 1  # the id column's range: a longer number names no order
+CANCEL_USAGE = "Usage: /cancel <bot> <order id>; /orders {bot} lists {whose} working orders."
 CONFIRM_SECONDS = 300  # a /closeall button older than this is refused
 CANCEL = "cx"
 # /forceexit asks in percent: the manual exit's own share bounds (0.01–1), times 100.
@@ -191,6 +198,36 @@ def _checkins(context: Context, args: list[str]) -> Reply:
     return Reply(f"Check-ins are on, every {services.link_interval(link)} minutes.")
 
 
+def _orders(context: Context, args: list[str]) -> Reply:
+    bots = _targets(context, args, "orders", allow_all=False)
+    if isinstance(bots, Reply):
+        return bots
+    orders = list(trading_selectors.order_pending_for_bot(bot=bots[0]))
+    return Reply(messages.working_orders(bots[0], orders))
+
+
+def _sweeps(context: Context, args: list[str]) -> Reply:
+    rows = list(trading_selectors.sweep_list(tenant=context.tenant)[:SWEEPS_SHOWN])
+    return Reply(messages.sweeps(rows))
+
+
+def _signals(context: Context, args: list[str]) -> Reply:
+    name = " ".join(args).strip()
+    if name:
+        bot = selectors.bot_find(tenant=context.tenant, name=name)
+        rows = [(bot, alert) for alert in
+                trading_selectors.signal_alert_list(bot=bot, limit=SIGNALS_SHOWN)]
+        hook_on = trading_selectors.signal_hook_for_bot(bot=bot) is not None
+        return Reply(messages.signal_alerts(rows, bot=bot, hook_on=hook_on))
+    rows = [(alert.bot, alert) for alert in trading_selectors.signal_alert_list_recent(
+        tenant=context.tenant, limit=SIGNALS_SHOWN)]
+    return Reply(messages.signal_alerts(rows))
+
+
+def _channels(context: Context, args: list[str]) -> Reply:
+    return Reply(messages.outgoing_channels(list(selectors.channel_list(tenant=context.tenant))))
+
+
 # --- Control commands --------------------------------------------------------------------------
 
 
@@ -273,6 +310,36 @@ def _manual(verb: str, action: str) -> Callable[[Context, list[str]], Reply]:
     return command
 
 
+def _order_id(word: str) -> int | None:
+    """The order id of "/cancel <bot> 42" (or "#42"); None unless it can name an order."""
+    word = word.removeprefix("#")
+    if not word.isdigit() or len(word) > len(str(ORDER_ID_MAX)):
+        return None
+    number = int(word)
+    return number if 1 <= number <= ORDER_ID_MAX else None
+
+
+def _cancel(context: Context, args: list[str]) -> Reply:
+    """/cancel <bot> <order id>: ask the bot's next tick to cancel that working order."""
+    refusal = _may_control(context)
+    if refusal is not None:
+        return refusal
+    order_id = _order_id(args[-1]) if len(args) > 1 else None
+    if order_id is None:
+        return Reply("Which order? " + CANCEL_USAGE.format(bot="<bot>", whose="a bot's"))
+    bots = _targets(context, args[:-1], "cancel", allow_all=False)
+    if isinstance(bots, Reply):
+        return bots
+    bot = bots[0]
+    try:
+        manual_order_request(tenant=context.tenant, actor=context.actor, bot_id=bot.pk,
+                             action=ManualOrder.Action.CANCEL, order_id=order_id)
+    except Conflict as exc:  # not its working order, or the bot is busy: say how to find one
+        return Reply(f"{exc.message} " + CANCEL_USAGE.format(bot=bot.name, whose="its"))
+    return Reply(f"Asked {bot.name} to cancel order #{order_id}: the next tick carries it "
+                 f"out.")
+
+
 def _closeall(context: Context, args: list[str]) -> Reply:
     refusal = _may_control(context)
     if refusal is not None:
@@ -329,5 +396,10 @@ COMMANDS: dict[str, Callable[[Context, list[str]], Reply]] = {
     "closeall": _closeall,
     "forceenter": _manual("forceenter", ManualOrder.Action.ENTER),
     "forceexit": _manual("forceexit", ManualOrder.Action.EXIT),
+    "orders": _orders,
+    "cancel": _cancel,
+    "sweeps": _sweeps,
+    "signals": _signals,
+    "channels": _channels,
     "checkins": _checkins,
 }

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from notifications.models import CHANNEL_EVENTS, NotificationChannel
 from notifications.selectors import AccountBalance, BotLine, DayDigest, TenantStatus
-from trading.core.display import amount_text, grouped
+from trading.core.display import amount_text, grouped, price_text
 from trading.core.pnl_periods import PeriodPnl
-from trading.models import Trade
+from trading.models import BacktestSweep, Bot, Order, SignalAlert, Trade
 
 HELP = """aitrader bot — commands
 /status — bots, their state, open positions, today's P&L
@@ -23,6 +24,11 @@ HELP = """aitrader bot — commands
 /closeall [bot|all] — cancel orders and sell the position, after you confirm (trader or above)
 /forceenter <bot> — enter now, sized and checked like a signal (trader or above)
 /forceexit <bot> [percent] — sell the position now, or that share of it (trader or above)
+/orders <bot> — a bot's working orders, with their ids
+/cancel <bot> <order id> — cancel one working order (trader or above)
+/sweeps — the latest parameter sweeps and their best combination
+/signals [bot] — recent signal-webhook alerts and what became of them
+/channels — the outgoing e-mail and webhook channels (read-only)
 /checkins on|off|<minutes> — this chat's regular status messages
 /help — this list"""
 
@@ -146,6 +152,93 @@ def trades(rows: list[Trade], *, asked: int) -> str:
         else:
             result = f"open @ {amount(trade.entry_price)}"
         lines.append(f"{when} {trade.bot.name} {trade.symbol} {amount(trade.amount)}: {result}")
+    return "\n".join(lines)
+
+
+def working_orders(bot: Bot, orders: list[Order]) -> str:
+    """The /orders message: each working order with the id /cancel takes."""
+    if not orders:
+        return f"{bot.name} has no working orders."
+    lines = [f"Working orders of {bot.name}"]
+    for order in orders:
+        price = f" @ {price_text(order.price)}" if order.price is not None else ""
+        lines.append(f"#{order.pk} {order.get_side_display()} {order.get_type_display().lower()} "
+                     f"{amount_text(order.amount)} {order.symbol}{price} · "
+                     f"{order.get_status_display()}")
+    lines.append(f"Cancel one with /cancel {bot.name} <order id>.")
+    return "\n".join(lines)
+
+
+def signed_percent(value: float | Decimal | None) -> str:
+    """A return in percent with its sign: "+12.35 %", "−3.20 %"; None -> "n/a"."""
+    if value is None:
+        return "n/a"
+    return f"{'+' if value > 0 else ''}{grouped(value, 2)} %"
+
+
+def sweeps(rows: list[BacktestSweep]) -> str:
+    """The /sweeps message: one line per sweep, newest first."""
+    if not rows:
+        return "No parameter sweeps yet; start one on the web page (Backtests → Sweeps)."
+    return "\n".join(["Parameter sweeps (newest first)"] + [_sweep_line(row) for row in rows])
+
+
+def _sweep_line(sweep: BacktestSweep) -> str:
+    head = f"#{sweep.pk} {sweep.strategy} {sweep.symbol} {sweep.timeframe} · {sweep.status}"
+    if sweep.status == BacktestSweep.Status.RUNNING:
+        return f"{head} {sweep.progress} %"
+    if sweep.status == BacktestSweep.Status.FAILED:
+        return f"{head}: {sweep.error}" if sweep.error else head
+    if sweep.status != BacktestSweep.Status.DONE:
+        return head
+    result = sweep.result or {}
+    if not result.get("rows"):
+        return f"{head} · no valid combination"
+    best = result["rows"][0]
+    names = result.get("parameters") or list(best["params"])
+    params = ", ".join(f"{name} {best['params'].get(name)}" for name in names)
+    return (f"{head} · best {params}: in-sample "
+            f"{signed_percent(best['in_sample'].get('return_pct'))}, out-of-sample "
+            f"{signed_percent(best['out_of_sample'].get('return_pct'))}")
+
+
+def signal_alerts(rows: list[tuple[Bot, SignalAlert]], *, bot: Bot | None = None,
+                  hook_on: bool = False) -> str:
+    """The /signals message: the workspace's (or one bot's) latest alerts, newest first.
+    Never the hook's token or secret: only what an alert asked and what became of it."""
+    hook = f" · webhook {'on' if hook_on else 'off'}" if bot is not None else ""
+    if not rows:
+        return f"No signal alerts for {bot.name} yet{hook}." if bot is not None else \
+            "No signal alerts yet; enable a bot's signal webhook on its page."
+    title = f"Signal alerts of {bot.name}" if bot is not None else "Signal alerts"
+    lines = [f"{title} (newest first, UTC){hook}"]
+    for alert_bot, alert in rows:
+        lines.append(f"{alert.received_at:%m-%d %H:%M} {alert_bot.name} {alert.action}: "
+                     f"{alert.outcome or 'being carried out'}")
+    return "\n".join(lines)
+
+
+def masked_destination(channel: NotificationChannel) -> str:
+    """Where a channel sends, safe for a chat: a webhook's host only (its URL works as a
+    credential), an e-mail address with its local part hidden but the first letter."""
+    if channel.kind == NotificationChannel.Kind.WEBHOOK:
+        return channel.display_target  # the host only: the URL itself is in the vault
+    local, _, domain = channel.target.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def outgoing_channels(rows: list[NotificationChannel]) -> str:
+    """The /channels message: kind, masked destination and the event switches that are on."""
+    where = "Settings → Telegram → Channels on the web page"
+    if not rows:
+        return f"No outgoing channels yet; an admin adds e-mail or webhook channels under {where}."
+    lines = [f"Outgoing channels (read-only here; change them under {where})"]
+    for channel in rows:
+        events = ", ".join(event.replace("_", " ") for event in CHANNEL_EVENTS
+                           if channel.wants(event)) or "no events"
+        off = " (off)" if not channel.active else ""
+        lines.append(f"{channel.get_kind_display()} · {masked_destination(channel)} · "
+                     f"{events}{off}")
     return "\n".join(lines)
 
 

@@ -554,3 +554,9 @@ def signal_alert_list(*, bot: Bot, limit: int = 10) -> list[SignalAlert]:
     """The bot's latest signal alerts, newest first."""
     return list(SignalAlert.objects.for_tenant(bot.tenant_id).filter(bot=bot)
                 .order_by("-received_at", "-pk")[:limit])
+
+
+def signal_alert_list_recent(*, tenant: Tenant | int, limit: int = 10) -> list[SignalAlert]:
+    """The workspace's latest signal alerts over all its bots, newest first, with their bots."""
+    return list(SignalAlert.objects.for_tenant(tenant).select_related("bot")
+                .order_by("-received_at", "-pk")[:limit])

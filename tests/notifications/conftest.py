@@ -54,6 +54,14 @@ def cast(world) -> Cast:
     return build_cast(world)
 
 
+@pytest.fixture
+def linked(cast, fake_telegram) -> Cast:  # noqa: F811
+    """Every member of A and charlie of B has a linked private chat."""
+    for name in CHATS:
+        link_chat(cast, name)
+    return cast
+
+
 def issue_code(tenant: Tenant, user: User) -> str:
     """A fresh link code for `user` in `tenant`, minted like the CLI does."""
     return services.link_code_issue(tenant=tenant, actor=Actor.system(tenant, via="test"),

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from notifications.models import TelegramLink
 from tenants.models import AuditEvent, Membership, Role
-from tests.notifications.conftest import CHATS, ask, link_chat, send
+from tests.notifications.conftest import CHATS, ask, send
 from tests.trading.conftest import make_paper_bot
 from trading.models import Bot, EquitySnapshot, Position, Trade
 
@@ -42,14 +42,6 @@ def bots(cast):
                              entry_time=now - timedelta(minutes=10 * (i + 1)), exit_time=now,
                              pnl=Decimal("1.00"), exit_reason="take_profit")
     return sma
-
-
-@pytest.fixture
-def linked(cast, fake_telegram):
-    """Every member of A and charlie of B has a linked private chat."""
-    for name in CHATS:
-        link_chat(cast, name)
-    return cast
 
 
 def _bot(name: str) -> Bot:

@@ -12,7 +12,7 @@ import pytest
 
 from tenants.models import AuditEvent
 from tests.base import owner_actor
-from tests.notifications.conftest import CHATS, ask, link_chat
+from tests.notifications.conftest import CHATS, ask
 from tests.trading.conftest import make_live_bot, make_paper_bot, market  # noqa: F401
 from trading.engine import run_tick
 from trading.models import Bot, ExchangeAccount, ManualOrder, Position
@@ -22,13 +22,6 @@ from trading.services.reconciliation import reconcile_account
 pytestmark = pytest.mark.django_db
 
 CONTROLLERS = ["tina", "adam", "alice"]
-
-
-@pytest.fixture
-def linked(cast, fake_telegram):
-    for name in CHATS:
-        link_chat(cast, name)
-    return cast
 
 
 @pytest.fixture
