@@ -22,7 +22,7 @@ from aitrader.errors import ServiceError
 from dashboard.net import request_ip
 from dashboard.post_only import post_only
 from dashboard.views import _bot_check, _bot_or_404, member_required
-from dashboard.web import member_actor, run_member_action
+from dashboard.web import member_actor, run_member_action, show_once_hold, show_once_take
 from tenants import throttle
 from tenants.models import Role
 from trading import selectors
@@ -100,12 +100,11 @@ def signal_hook_panel(request: HttpRequest, bot: Bot) -> dict:
     if not member_actor(request).has_role(Role.TRADER):
         return {}
     hook = selectors.signal_hook_for_bot(bot=bot)
-    shown = request.session.get(SIGNAL_SECRET_SESSION)
+    shown = show_once_take(request, SIGNAL_SECRET_SESSION,
+                           belongs=lambda held: held.get("bot") == bot.pk)
     once = None
-    if shown and shown.get("bot") == bot.pk:
-        request.session.pop(SIGNAL_SECRET_SESSION)
-        if hook is not None and hook.token == shown.get("token"):
-            once = {"secret": shown["secret"], "message": example_message(shown["secret"])}
+    if shown and hook is not None and hook.token == shown.get("token"):
+        once = {"secret": shown["secret"], "message": example_message(shown["secret"])}
     return {"signal_hook": hook, "signal_once": once,
             "signal_url": signal_hook_url(request, hook.token) if hook else None,
             "signal_alerts": selectors.signal_alert_list(bot=bot)}
@@ -123,8 +122,8 @@ def bot_signal_hook_enable(request: HttpRequest, bot_id: int) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("dashboard:bot_detail", bot_id=bot.pk)
     # Redirect, so a reload mints nothing; the session carries the secret to the page once.
-    request.session[SIGNAL_SECRET_SESSION] = {"bot": bot.pk, "token": hook.token,
-                                              "secret": secret}
+    show_once_hold(request, SIGNAL_SECRET_SESSION,
+                   {"bot": bot.pk, "token": hook.token, "secret": secret})
     messages.success(request, f"{bot.name}'s signal webhook is on: copy its secret now, it is "
                               "shown only this once.")
     return redirect(reverse("dashboard:bot_detail", kwargs={"bot_id": bot.pk}) + "#signals")

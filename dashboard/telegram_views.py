@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from aitrader.bounded_input import InputRefused, json_loads_bounded
 from aitrader.errors import ServiceError
 from dashboard.post_only import post_only
-from dashboard.web import member_actor, run_member_action
+from dashboard.web import member_actor, run_member_action, show_once_hold, show_once_take
 from notifications import selectors, services, transport
 from notifications import services_channels as channels
 from notifications.models import AlertKind
@@ -66,9 +66,9 @@ def telegram_settings(request: HttpRequest) -> HttpResponse:
     """Linked chats, the alert switches and (for admins) the Link Telegram button."""
     if request.membership is None:
         return redirect("dashboard:overview")
-    # A code minted by the POST before is shown once: popped, so a reload shows it no more.
-    return _page(request, code=request.session.pop(LINK_CODE_SESSION, None),
-                 channel_secret=request.session.pop(CHANNEL_SECRET_SESSION, None))
+    # A code minted by the POST before is shown once, in its own workspace only.
+    return _page(request, code=show_once_take(request, LINK_CODE_SESSION),
+                 channel_secret=show_once_take(request, CHANNEL_SECRET_SESSION))
 
 
 @login_required
@@ -83,7 +83,7 @@ def telegram_link_code(request: HttpRequest) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("notifications:telegram_settings")
     # Redirect, so a reload mints nothing; the session carries the code to the next page.
-    request.session[LINK_CODE_SESSION] = code
+    show_once_hold(request, LINK_CODE_SESSION, code)
     return redirect("notifications:telegram_settings")
 
 
@@ -134,7 +134,7 @@ def channel_add(request: HttpRequest) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("notifications:telegram_settings")
     if secret is not None:
-        request.session[CHANNEL_SECRET_SESSION] = secret
+        show_once_hold(request, CHANNEL_SECRET_SESSION, secret)
     messages.success(request, f"Channel {channel.display_target} added.")
     return redirect("notifications:telegram_settings")
 

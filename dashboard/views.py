@@ -38,7 +38,7 @@ from dashboard.forms import (
 )
 from dashboard.post_only import post_only
 from dashboard.uploads import BoundedUploadHandler
-from dashboard.web import member_actor, run_member_action
+from dashboard.web import member_actor, run_member_action, show_once_hold, show_once_take
 from mlmodels import selectors as ml_selectors
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
@@ -493,7 +493,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     from dashboard.billing_views import billing_messages  # it imports this module
 
     billing_messages(request)
-    new = request.session.pop(NEW_KEY_SESSION, None)
+    new = show_once_take(request, NEW_KEY_SESSION)
     row = (tenant_selectors.api_key_list(tenant=request.tenant).filter(pk=new["id"]).first()
            if new else None)
     return _render_settings(request, new_key=new["key"] if row else None, new_key_row=row)
@@ -563,7 +563,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
             _form_error(form, exc)
         else:
             # Held in the server-side session only until the next page pops it.
-            request.session[NEW_KEY_SESSION] = {"key": full_key, "id": api_key.pk}
+            show_once_hold(request, NEW_KEY_SESSION, {"key": full_key, "id": api_key.pk})
             return redirect(reverse("dashboard:settings") + "#api-keys")
     return _render_settings(request, key_form=form, status=400)
 

@@ -1,4 +1,5 @@
-"""Helpers of every app's pages: who the signed-in member is, and running one action."""
+"""Helpers of every app's pages: who the signed-in member is, running one action, and the
+values a page shows once."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -33,6 +34,29 @@ def second_factor_passed(request: HttpRequest) -> bool:
     user = request.user
     return bool(user.is_authenticated and user.totp_enabled
                 and request.session.get(SESSION_SECOND_FACTOR_KEY) == user.pk)
+
+
+def show_once_hold(request: HttpRequest, key: str, value: Any) -> None:
+    """Carry `value` (a new key, code or secret) in the session from its POST to the next
+    page of this workspace, which shows it once (see show_once_take)."""
+    request.session[key] = {"tenant": request.tenant.pk, "value": value}
+
+
+def show_once_take(request: HttpRequest, key: str, *,
+                   belongs: Callable[[Any], bool] | None = None) -> Any:
+    """The value held under `key`, taken out of the session, when this page is in the
+    workspace it was made in (and `belongs(value)`, when given, says it is this page's);
+    otherwise None, and the value waits for its own page: a switch to another workspace
+    neither shows it there nor loses it."""
+    held = request.session.get(key)
+    if not isinstance(held, dict) or "tenant" not in held:
+        request.session.pop(key, None)  # nothing, or not held by show_once_hold
+        return None
+    if held["tenant"] != getattr(request.tenant, "pk", None):
+        return None
+    if belongs is not None and not belongs(held.get("value")):
+        return None
+    return request.session.pop(key)["value"]
 
 
 def member_actor(request: HttpRequest) -> Actor:

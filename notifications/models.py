@@ -163,14 +163,16 @@ CHANNEL_EVENTS = ("entry", "exit", "alert", "daily_digest")
 class NotificationChannel(TenantScopedModel):
     """An outgoing channel beside Telegram: an e-mail address or a signed webhook (Discord,
     Slack or any HTTPS endpoint), with per-event switches like freqtrade's
-    notification_settings. A webhook's signing secret lives in the vault, never here."""
+    notification_settings. A webhook's URL and signing secret live in the vault (one entry,
+    `secret_name`, with two fields), never here: the row keeps only the URL's display form."""
 
     class Kind(models.TextChoices):
         EMAIL = "email", "E-mail"
         WEBHOOK = "webhook", "Webhook"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    target = models.CharField(max_length=500, help_text="The e-mail address or webhook URL.")
+    target = models.CharField(max_length=500, help_text=(
+        "The e-mail address, or a webhook's display form (its host); the URL is in the vault."))
     active = models.BooleanField(default=True, db_index=True)
     entry = models.BooleanField(default=True, help_text="A bot opened a trade.")
     exit = models.BooleanField(default=True, help_text="A bot closed a trade.")
@@ -193,17 +195,21 @@ class NotificationChannel(TenantScopedModel):
 
     @property
     def secret_name(self) -> str:
-        """The vault entry holding a webhook's signing secret (stable, unique per tenant)."""
+        """The vault entry holding a webhook's URL and signing secret (stable, unique per
+        tenant)."""
         return f"notification-channel-{self.pk}"
 
     @property
     def display_target(self) -> str:
-        """The target as lists, audit rows and logs show it: a Discord or Slack webhook URL
-        works as a credential, so only its host and last four characters are shown."""
-        if self.kind == self.Kind.EMAIL:
-            return self.target
-        host = urlsplit(self.target).hostname or "?"
-        return f"{host}/…{self.target[-4:]}"
+        """The target as lists, audit rows and logs show it: an e-mail address, or a
+        webhook's host and "…" (its URL works as a credential and is only in the vault)."""
+        return self.target
+
+
+def webhook_display_form(url: str) -> str:
+    """What a webhook channel's row keeps of its URL: the host and "…", nothing of the path
+    (a Discord or Slack webhook's path is its token)."""
+    return f"{urlsplit(url).hostname or '?'}/…"
 
 
 class ChannelDelivery(TenantScopedModel):

@@ -35,7 +35,7 @@ from aitrader.errors import ValidationFailed
 
 logger = logging.getLogger(__name__)
 
-MAX_URL_LENGTH = 500  # NotificationChannel.target's max_length
+MAX_URL_LENGTH = 500  # a webhook URL, kept in the channel's vault entry (not on its row)
 MAX_EMAIL_LENGTH = 254
 CONNECT_AND_READ_TIMEOUT = 5.0  # seconds; a slow receiver is retried, it does not hold a worker
 MAX_RETRY_AFTER_SECONDS = 600

@@ -6,7 +6,9 @@ entries and exits, and the daily digest become ChannelDelivery rows first, uniqu
 attempt first claims its row with a conditional UPDATE (pending and due -> a lease), so a task
 retry and the minute sweep never both send it.
 
-A webhook's signing secret is made here, shown to the admin once and kept only in the vault.
+A webhook's signing secret is made here, shown to the admin once and kept only in the vault;
+its URL (a Discord or Slack webhook URL works as a credential) is kept there too, in the same
+vault entry, and the channel's row keeps only its host (`webhook_display_form`).
 """
 from __future__ import annotations
 
@@ -26,7 +28,12 @@ from django.utils import timezone
 
 from aitrader.errors import ValidationFailed
 from notifications import messages, outgoing, selectors
-from notifications.models import CHANNEL_EVENTS, ChannelDelivery, NotificationChannel
+from notifications.models import (
+    CHANNEL_EVENTS,
+    ChannelDelivery,
+    NotificationChannel,
+    webhook_display_form,
+)
 from notifications.tasks import deliver_channel_message
 from tenants.actors import Actor
 from tenants.models import Scope, Tenant
@@ -39,6 +46,7 @@ logger = logging.getLogger(__name__)
 MAX_CHANNELS_PER_TENANT = 10
 SECRET_BYTES = 32  # 256 bits, URL-safe
 SECRET_FIELD = "signing_secret"  # noqa: S105  (a vault field name, not a secret)
+URL_FIELD = "url"  # the webhook's URL, beside its secret in the channel's vault entry
 DELIVERY_LEASE = timedelta(seconds=60)  # an attempt in flight (sends time out after 5 s)
 DELIVERY_MAX_ATTEMPTS = 10
 BACKOFF_BASE_SECONDS = 5
@@ -68,7 +76,8 @@ def channel_add(*, tenant: Tenant, actor: Actor, kind: str, target: str,
     """Add an e-mail or webhook channel (admin and above, or a key with the admin scope).
 
     Returns the channel and, for a webhook, its signing secret: it exists nowhere else but
-    the vault and is never shown again.
+    the vault and is never shown again. A webhook's URL goes to the vault as well; the row
+    keeps only its host.
     """
     actor.require(Scope.ADMIN)
     target = _target_cleaned(kind, target)
@@ -77,11 +86,14 @@ def channel_add(*, tenant: Tenant, actor: Actor, kind: str, target: str,
     if channels.count() >= MAX_CHANNELS_PER_TENANT:
         raise ValidationFailed(f"A workspace can have at most {MAX_CHANNELS_PER_TENANT} "
                                f"channels; remove one first.", field="target")
-    channel = NotificationChannel.objects.create(tenant=tenant, kind=kind, target=target,
-                                                 created_by=actor.user, **switches)
+    webhook = kind == NotificationChannel.Kind.WEBHOOK
+    channel = NotificationChannel.objects.create(
+        tenant=tenant, kind=kind, target=webhook_display_form(target) if webhook else target,
+        created_by=actor.user, **switches)
     secret = None
-    if kind == NotificationChannel.Kind.WEBHOOK:
+    if webhook:
         secret = secrets.token_urlsafe(SECRET_BYTES)
+        store_secret(tenant, channel.secret_name, target, field=URL_FIELD)
         store_secret(tenant, channel.secret_name, secret, field=SECRET_FIELD)
     audit_record(tenant=tenant, actor=actor, action="notifications.channel_add",
                  target=channel.display_target,
@@ -124,7 +136,8 @@ def channel_update(*, tenant: Tenant, actor: Actor, channel_id: int,
 
 @transaction.atomic
 def channel_remove(*, tenant: Tenant, actor: Actor, channel_id: int) -> NotificationChannel:
-    """Remove a channel, its queued messages and (for a webhook) its secret (admin+)."""
+    """Remove a channel, its queued messages and (for a webhook) its URL and secret
+    (admin+)."""
     actor.require(Scope.ADMIN)
     channel = NotificationChannel.objects.locked_for_tenant(
         tenant, channel_id, message="No such notification channel.")
@@ -309,15 +322,25 @@ def _send(delivery: ChannelDelivery, now: datetime) -> outgoing.SendResult:
             to=channel.target, subject=f"[{delivery.tenant.name}] {delivery.subject}",
             body=messages.channel_email_body(text=delivery.text,
                                              tenant_name=delivery.tenant.name))
-    try:
-        secret = load_secret(delivery.tenant_id, channel.secret_name, field=SECRET_FIELD)
-    except VaultSecretMissing:
-        return outgoing.SendResult(ok=False, final=True, error="signing secret missing")
-    except VaultError:  # the vault alerts on its own; an operator may fix the master keys
-        return outgoing.SendResult(ok=False, error="signing secret could not be opened")
-    return outgoing.webhook_post(url=channel.target, secret=secret,
-                                 payload=webhook_payload(delivery),
+    url = _vault_field(delivery, URL_FIELD, "webhook URL")
+    if isinstance(url, outgoing.SendResult):
+        return url
+    secret = _vault_field(delivery, SECRET_FIELD, "signing secret")
+    if isinstance(secret, outgoing.SendResult):
+        return secret
+    return outgoing.webhook_post(url=url, secret=secret, payload=webhook_payload(delivery),
                                  timestamp=int(now.timestamp()))
+
+
+def _vault_field(delivery: ChannelDelivery, field: str,
+                 what: str) -> str | outgoing.SendResult:
+    """One field of the channel's vault entry, or the SendResult that says why not."""
+    try:
+        return load_secret(delivery.tenant_id, delivery.channel.secret_name, field=field)
+    except VaultSecretMissing:
+        return outgoing.SendResult(ok=False, final=True, error=f"{what} missing")
+    except VaultError:  # the vault alerts on its own; an operator may fix the master keys
+        return outgoing.SendResult(ok=False, error=f"{what} could not be opened")
 
 
 def webhook_payload(delivery: ChannelDelivery) -> dict:

@@ -20,8 +20,8 @@ from tenants.models import Scope
 
 class ChannelSerializer(serializers.ModelSerializer):
     target = serializers.CharField(source="display_target", read_only=True,
-                                   help_text="The e-mail address, or the webhook's host and "
-                                             "last four characters.")
+                                   help_text="The e-mail address, or the webhook's host "
+                                             "and \"…\" (its URL is kept in the vault).")
 
     class Meta:
         model = NotificationChannel

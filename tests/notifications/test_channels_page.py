@@ -33,7 +33,7 @@ def test_an_admin_adds_a_webhook_and_sees_its_secret_once(cast):
     body = client.get(PAGE).content.decode()
     secret = re.search(r'id="channel-secret">([^<]+)<', body).group(1)
     assert len(secret) >= 40
-    assert "hooks.slack.com/…wxyz" in body and "tokenwxyz" not in body  # the URL stays masked
+    assert "hooks.slack.com/…" in body and "wxyz" not in body  # the URL stays masked
     assert secret not in client.get(PAGE).content.decode()  # a reload: gone
     channel = NotificationChannel.objects.get()
     assert (channel.entry, channel.exit, channel.alert, channel.daily_digest) == (True,) * 4
@@ -69,7 +69,7 @@ def test_a_viewer_sees_channels_but_cannot_change_them(cast):
     channel = _channel(cast.tenant_a)
     client = _client(cast, "bob")
     body = client.get(PAGE).content.decode()
-    assert "hooks.slack.com/…wxyz" in body
+    assert "hooks.slack.com/…" in body
     assert "Add channel" not in body and "Remove" not in body
     client.post(reverse("notifications:channel_add"), {"kind": "email", "target": "a@b.co"})
     client.post(reverse("notifications:channel_update", args=[channel.pk]), {})
