@@ -239,12 +239,19 @@ class HistoryDownloadForm(forms.Form):
 
     exchange = forms.ChoiceField(choices=[(e, e.capitalize()) for e in SUPPORTED_EXCHANGES],
                                  initial="binance")
-    symbol = forms.CharField(max_length=30, initial="BTC/USDT", label="Market")
+    # Suggests the exchanges' own markets where their lists are cached (whatever this
+    # server's feed replays); any other well-formed symbol may be typed.
+    symbol = forms.CharField(max_length=30, initial="BTC/USDT", label="Market",
+                             widget=DatalistInput())
     timeframe = forms.ChoiceField(choices=[(t, t) for t in SUPPORTED_TIMEFRAMES], initial="1h",
                                   label="Candle")
     since = forms.DateField(label="Since (UTC)", widget=forms.DateInput(attrs={
         "type": "date", "min": DOWNLOAD_EARLIEST.date().isoformat()}),
         help_text="The first day to download; up to now.")
+
+    def offer_symbols(self, symbols: Sequence[str]) -> None:
+        """Suggest these markets (trading.services.market.exchange_market_offer)."""
+        self.fields["symbol"].widget.options = list(symbols)
 
     def since_ms(self) -> int:
         """The chosen day's first millisecond (UTC); the service checks its bounds."""

@@ -66,7 +66,7 @@ from trading.services.candle_history import (
     stored_market_list,
 )
 from trading.services.credentials import exchange_credentials_remove, exchange_credentials_save
-from trading.services.market import market_offer
+from trading.services.market import exchange_market_offer, market_offer
 
 REPORT_TRADE_ROWS = 200
 PAST_RUNS = 50
@@ -339,11 +339,24 @@ def _render_backtests(request: HttpRequest, *, form: BacktestForm | None = None,
         **runs_table_context(sort)})
 
 
-def _backtest_form(request: HttpRequest, data=None, *, markets=None) -> BacktestForm:
-    """The form offering the markets with stored or uploaded history besides the sample's."""
+def _download_form(form: HistoryDownloadForm | None) -> HistoryDownloadForm:
+    """The download form suggesting the markets the exchanges themselves list (cached)."""
+    form = form or HistoryDownloadForm()
+    form.offer_symbols(exchange_market_offer(exchange_ids=SUPPORTED_EXCHANGES))
+    return form
+
+
+def backtest_markets(request: HttpRequest, markets=None) -> list[tuple[str, str]]:
+    """(symbol, timeframe) of the stored and uploaded history the backtest and sweep forms
+    offer besides the sample's (`markets`: those stored markets, when read already)."""
     if markets is None:
         markets = [*stored_market_list(), *stored_market_list(tenant_id=request.tenant.pk)]
-    return BacktestForm(data, markets=[(m.symbol, m.timeframe) for m in markets])
+    return [(m.symbol, m.timeframe) for m in markets]
+
+
+def _backtest_form(request: HttpRequest, data=None, *, markets=None) -> BacktestForm:
+    """The form offering the markets with stored or uploaded history besides the sample's."""
+    return BacktestForm(data, markets=backtest_markets(request, markets))
 
 
 @member_required

@@ -113,9 +113,10 @@ def reconcile_account_task(tenant_id: int, account_id: int) -> None:
     reconcile_account(tenant_id=tenant_id, account_id=account_id)
 
 
-@shared_task(ignore_result=True)
+@shared_task(base=BackgroundTask, ignore_result=True)
 def refresh_market_catalogue(exchange_id: str) -> None:
-    """Load one exchange's markets into the shared cache (asked for when they are missing)."""
+    """Load one exchange's markets into the shared cache (asked for when they are missing);
+    on the job pool in the embedded default, so the page that asked never waits for it."""
     from trading.services.market import market_catalogue_refresh
 
     market_catalogue_refresh(exchange_id=exchange_id)

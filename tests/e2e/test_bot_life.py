@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.dialogs import answer_confirmation
+from tests.e2e.dialogs import answer_confirmation, click_to_confirm
 from tests.e2e.test_dashboard_flow import Tab, create_paper_bot, sign_up
 from trading.models import Bot, ManualOrder
 
@@ -42,7 +42,7 @@ def test_a_bot_is_edited_traded_by_hand_duplicated_and_archived(app_server, brow
     bot = Bot.objects.get(name="Original")
 
     # A cancelled pause changes nothing; the status stays as it was.
-    page.click("[data-control=pause] button")
+    click_to_confirm(page, "[data-control=pause] button")
     answer_confirmation(page, accept=False, says="keeps its position")
     expect(page.locator("h1 [data-field=status]")).to_have_text("Running")
 
@@ -58,11 +58,11 @@ def test_a_bot_is_edited_traded_by_hand_duplicated_and_archived(app_server, brow
     # Enter by hand, then exit by hand: each asks first and is carried out by a tick.
     # The bot's own signals keep trading meanwhile (its thoughts scroll by twice a second),
     # so the request itself says when a tick has answered it: done, or refused with why.
-    page.locator("#trade-by-hand button", has_text="Enter now").click()
+    click_to_confirm(page, page.locator("#trade-by-hand button", has_text="Enter now"))
     answer_confirmation(page, says="Enter now with Renamed")
     expect(page.locator(".messages")).to_contain_text("Asked Renamed to enter now")
     _wait_answered(page, bot, requests=1)
-    page.locator("#trade-by-hand button", has_text="Exit now").click()
+    click_to_confirm(page, page.locator("#trade-by-hand button", has_text="Exit now"))
     answer_confirmation(page, says="Exit now with Renamed")
     # (or, when its own exit signal came first, the page says there is nothing to sell)
     expect(page.locator(".messages")).to_contain_text(
@@ -73,7 +73,7 @@ def test_a_bot_is_edited_traded_by_hand_duplicated_and_archived(app_server, brow
     # Duplicate: a paused copy opens; archive it and it leaves the overview.
     page.get_by_role("button", name="Duplicate").click()
     expect(page.locator("h1")).to_contain_text("Renamed copy")
-    page.get_by_role("button", name="Archive").click()
+    click_to_confirm(page, page.get_by_role("button", name="Archive"))
     answer_confirmation(page, says="Archive Renamed copy?")
     expect(page.locator(".messages")).to_contain_text("Renamed copy is archived")
     page.click("nav >> text=Overview")

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tenants.models import Tenant
 from tenants.plans import Plan
-from tests.e2e.dialogs import answer_confirmation
+from tests.e2e.dialogs import answer_confirmation, click_to_confirm
 from tests.e2e.server import MAIL_DIR
 from trading.models import Bot
 
@@ -142,7 +142,7 @@ def test_a_customer_signs_up_trades_on_paper_and_uses_the_api(app_server, browse
     expect(page.locator("#thoughts li").first).to_be_visible()
     expect(page.locator("#trades-table tbody tr").first).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     screenshot(page, "03-bot-detail")
-    page.click("[data-control=pause] button")
+    click_to_confirm(page, "[data-control=pause] button")
     answer_confirmation(page, says="keeps its position")
     expect(page.locator("h1 [data-field=status]")).to_have_text("Paused")
     expect(page.locator("[data-control=resume]")).to_be_visible()

@@ -47,7 +47,7 @@ from trading.core.history import (
     market_dir,
 )
 from trading.services.accounts import SUPPORTED_EXCHANGES
-from trading.services.market import market_check
+from trading.services.market import exchange_market_check, market_catalogue_refresh
 
 logger = logging.getLogger(__name__)
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -369,9 +369,11 @@ def history_download_request(*, tenant: Tenant, actor: Actor, exchange: str, sym
     """Queue a download of one market's history from its exchange into the shared store
     (an admin or above, or a key with the `admin` scope).
 
-    The market must be in the exchange's catalogue here and `since` within 2010-01-01..now
-    (ValidationFailed naming the field); a market already being downloaded is a Conflict.
-    The job pages through the exchange; history_download_get follows it.
+    The market must be listed by the exchange itself (its cached market list, whatever this
+    server's feed replays; a well-formed market passes while the list is not cached, and the
+    job records the exchange's answer) and `since` within 2010-01-01..now (ValidationFailed
+    naming the field); a market already being downloaded is a Conflict. The job pages
+    through the exchange; history_download_get follows it.
     """
     actor.require(Scope.ADMIN)
     if exchange not in SUPPORTED_EXCHANGES:
@@ -379,7 +381,7 @@ def history_download_request(*, tenant: Tenant, actor: Actor, exchange: str, sym
                                field="exchange")
     symbol = symbol.strip().upper()
     check_market_names(exchange, symbol, timeframe)
-    market_check(exchange_id=exchange, symbol=symbol, timeframe=timeframe)
+    exchange_market_check(exchange_id=exchange, symbol=symbol, timeframe=timeframe)
     since = download_since_check(since)
     now = timezone.now().isoformat()
     download = HistoryDownload(id=uuid.uuid4().hex, status="queued", exchange=exchange,
@@ -404,6 +406,7 @@ def history_download_execute(*, tenant_id: int, download_id: str) -> HistoryDown
         return download
     download = _download_set(tenant_id, download, status="running")
     try:
+        _listed_check(download)
         outcome = history_download_fetch(
             exchange=download.exchange, symbol=download.symbol, timeframe=download.timeframe,
             since_ms=download.since_ms,
@@ -422,6 +425,15 @@ def history_download_execute(*, tenant_id: int, download_id: str) -> HistoryDown
                                  first_ms=outcome.first_ms, last_ms=outcome.last_ms)
     _release_market(download)
     return download
+
+
+def _listed_check(download: HistoryDownload) -> None:
+    """ValidationFailed unless the exchange, asked now (this is the job, it may wait; the
+    answer refreshes the shared list), lists the market; passes when it did not answer."""
+    catalogue = market_catalogue_refresh(exchange_id=download.exchange)
+    if catalogue is not None:
+        exchange_market_check(exchange_id=download.exchange, symbol=download.symbol,
+                              timeframe=download.timeframe, catalogue=catalogue)
 
 
 def history_downloads_resume() -> int:

@@ -3,11 +3,15 @@
 The catalogue says which markets and timeframes an exchange serves on this server: a replay's
 files (with the timeframes resampled from them), or the exchange's own markets from ccxt
 `load_markets`, kept in the shared cache for every tenant and refreshed on a schedule.
+Bots trade on this server's feed, so they are checked against `market_catalogue`; a history
+download reads the exchange's public API whatever the feed is, so it is checked against the
+exchange's own list (`exchange_catalogue`), cached the same way even on a replaying server.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 from django.core.cache import cache
 from django.db.models import F
@@ -54,20 +58,35 @@ def market_catalogue(*, exchange_id: str) -> Catalogue | None:
     the exchange themselves. A miss asks a worker to refresh it (once a minute at most)."""
     if replays_samples(exchange_id):
         return market_source(exchange_id).catalogue()  # local files, what the replay serves
+    return exchange_catalogue(exchange_id=exchange_id)
+
+
+def exchange_catalogue(*, exchange_id: str) -> Catalogue | None:
+    """The exchange's own markets (what its public API serves, so what a history download
+    can fetch), on a replaying server too; None when not cached yet or unknown.
+
+    Read from the shared cache only: a miss asks a worker (the job pool in the embedded
+    default) to refresh it, at most once a minute, and never waits for the exchange."""
     key = _catalogue_key(exchange_id)
     cached = cache.get(key)
     if cached is None and cache.add(f"{key}:asked", True, REFRESH_ASKED_SECONDS):
         from trading.tasks import refresh_market_catalogue  # tasks import the services
 
         refresh_market_catalogue.delay(exchange_id)
-        cached = cache.get(key)  # an in-process (eager) refresh has filled it already
+        cached = cache.get(key)  # a refresh run in the caller (no job pool) has filled it
     return cached
 
 
+def exchange_catalogue_cached(*, exchange_id: str) -> Catalogue | None:
+    """The exchange's own markets if the shared cache holds them, else None; asks nobody."""
+    return cache.get(_catalogue_key(exchange_id))
+
+
 def market_catalogue_refresh(*, exchange_id: str) -> Catalogue | None:
-    """Ask the exchange for its markets and keep them in the shared cache; None (and the
-    cache left as it was) when the source has no catalogue or the exchange did not answer."""
-    read = getattr(market_source(exchange_id), "catalogue", None)
+    """Ask the exchange for its own markets and keep them in the shared cache; None (and the
+    cache left as it was) when the source has no catalogue or the exchange did not answer.
+    On a replaying server the exchange is asked through a public client, not the replay."""
+    read = _exchange_markets_reader(exchange_id)
     if read is None:
         return None
     try:
@@ -79,13 +98,40 @@ def market_catalogue_refresh(*, exchange_id: str) -> Catalogue | None:
     return catalogue
 
 
+def _exchange_markets_reader(exchange_id: str) -> Callable[[], Catalogue] | None:
+    """How to read the exchange's own markets: through this server's feed when it is the
+    exchange, else (a replay) through a credential-less client of the exchange."""
+    if not replays_samples(exchange_id):
+        return getattr(market_source(exchange_id), "catalogue", None)
+    return partial(_public_catalogue, exchange_id)
+
+
+def _public_catalogue(exchange_id: str) -> Catalogue:
+    # Imported here: ccxt loads only in the worker that asks an exchange.
+    from trading.exchanges.live_clients import live_exchange_for_keys
+
+    client = live_exchange_for_keys(exchange_id, None, None)
+    try:
+        return client.catalogue()
+    finally:
+        client.close()
+
+
 def market_catalogues_refresh_all() -> int:
-    """Refresh the catalogue of every exchange an account uses (beat); returns how many."""
+    """Refresh the catalogue of every exchange an account uses (beat); returns how many.
+    A replaying server's exchange is refreshed only once its list was asked for (a
+    download form or request): an offline demo must not ask the exchange every hour."""
     exchanges = (ExchangeAccount.objects
                  .all_tenants(reason="the market catalogue is shared by every tenant")
                  .values_list("exchange_id", flat=True).distinct())
     return sum(market_catalogue_refresh(exchange_id=exchange_id) is not None
-               for exchange_id in sorted(set(exchanges)))
+               for exchange_id in sorted(set(exchanges))
+               if not replays_samples(exchange_id) or _asked_for(exchange_id))
+
+
+def _asked_for(exchange_id: str) -> bool:
+    key = _catalogue_key(exchange_id)
+    return cache.get(key) is not None or cache.get(f"{key}:asked") is not None
 
 
 def market_check(*, exchange_id: str, symbol: str, timeframe: str) -> None:
@@ -93,14 +139,33 @@ def market_check(*, exchange_id: str, symbol: str, timeframe: str) -> None:
     `exchange_id` offers the market in that timeframe. An unknown catalogue passes: the
     feed's own breakers pause a bot whose market turns out to have no data."""
     catalogue = market_catalogue(exchange_id=exchange_id)
+    if catalogue is not None:
+        _require_listed(catalogue, symbol, timeframe,
+                        missing=f"{symbol} is not a market on {exchange_id} here; choose one of",
+                        no_timeframe=f"{symbol} has no {timeframe} candles on {exchange_id} here")
+
+
+def exchange_market_check(*, exchange_id: str, symbol: str, timeframe: str,
+                          catalogue: Catalogue | None = None) -> None:
+    """ValidationFailed (naming `symbol` or `timeframe`) unless the exchange itself lists
+    the market in that timeframe (`catalogue`, default its cached list). An unknown list
+    passes: the exchange answers the download job, which records why it failed."""
     if catalogue is None:
-        return
+        catalogue = exchange_catalogue(exchange_id=exchange_id)
+    if catalogue is not None:
+        _require_listed(catalogue, symbol, timeframe,
+                        missing=f"{symbol} is not listed on {exchange_id}; it lists",
+                        no_timeframe=f"{exchange_id} publishes no {timeframe} candles of {symbol}")
+
+
+def _require_listed(catalogue: Catalogue, symbol: str, timeframe: str, *, missing: str,
+                    no_timeframe: str) -> None:
+    """ValidationFailed naming `symbol` (`missing`, then what is listed) or `timeframe`
+    (`no_timeframe`, then the symbol's timeframes) unless `catalogue` has the market."""
     if symbol not in catalogue:
-        raise ValidationFailed(f"{symbol} is not a market on {exchange_id} here; choose one of "
-                               f"{_listed(catalogue)}.", field="symbol")
+        raise ValidationFailed(f"{missing} {_listed(catalogue)}.", field="symbol")
     if timeframe not in catalogue[symbol]:
-        raise ValidationFailed(f"{symbol} has no {timeframe} candles on {exchange_id} here; "
-                               f"choose one of {', '.join(catalogue[symbol])}.",
+        raise ValidationFailed(f"{no_timeframe}; choose one of {', '.join(catalogue[symbol])}.",
                                field="timeframe")
 
 
@@ -126,3 +191,13 @@ def market_offer(*, exchange_ids: Iterable[str]) -> tuple[list[str], list[str]]:
         for offered in catalogue.values():
             timeframes.update(offered)
     return sorted(symbols), sorted(timeframes or SUPPORTED, key=timeframe_ms)
+
+
+def exchange_market_offer(*, exchange_ids: Iterable[str]) -> list[str]:
+    """The symbols a history download form suggests: those the exchanges themselves list,
+    where the shared cache holds their lists (a page asks no exchange, nor queues a job);
+    none where it does not, and the form takes any well-formed symbol."""
+    symbols: set[str] = set()
+    for exchange_id in sorted(set(exchange_ids)):
+        symbols.update(exchange_catalogue_cached(exchange_id=exchange_id) or ())
+    return sorted(symbols)
