@@ -144,15 +144,19 @@ def _day_ms(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
-class BacktestForm(forms.Form):
-    """A backtest over a market's data set: a range of it, and the money and frictions.
+def _ms_day(epoch_ms: int) -> date:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).date()
+
+
+class BacktestSettingsForm(forms.Form):
+    """What a backtest and a sweep share: a market's data set, a range of it, and the money
+    and frictions.
 
     Fee, slippage and stake are asked in percent; their bounds are the backtest config's own
     (BACKTEST_LIMITS), converted, so the page, the API and the service refuse the same values.
     A blank setting takes the backtest's default. Dates are UTC days; the end day is included.
     """
 
-    strategy = forms.ChoiceField(choices=_strategy_choices, initial="sma_cross")
     symbol = forms.ChoiceField(choices=[(s, s) for s in SYMBOLS], initial="BTC/USDT",
                                label="Market")
     timeframe = forms.ChoiceField(choices=[(t, t) for t in BACKTEST_TIMEFRAMES], initial="1h",
@@ -218,8 +222,29 @@ class BacktestForm(forms.Form):
             config["end_ms"] = _day_ms(data["end"] + timedelta(days=1)) - 1
         return config
 
+    @staticmethod
+    def inputs_for(config: dict[str, Any]) -> list[tuple[str, Any]]:
+        """The form's inputs that give `config` back (the inverse of `config()`), for a
+        "backtest this" button."""
+        inputs = [(name, config[name]) for name in ("cash", "preset", "data") if name in config]
+        inputs += [(name, _percent(config[name])) for name in ("fee", "slippage", "stake")
+                   if config.get(name) is not None]
+        if config.get("start_ms") is not None:
+            inputs.append(("start", _ms_day(config["start_ms"]).isoformat()))
+        if config.get("end_ms") is not None:  # the included end day holds its last ms
+            inputs.append(("end", _ms_day(config["end_ms"]).isoformat()))
+        return inputs
+
     # The service names range errors by their config keys; they belong to these inputs.
     SERVICE_FIELDS = {"start_ms": "start", "end_ms": "end"}
+
+
+class BacktestForm(BacktestSettingsForm):
+    """A backtest of one strategy over the settings' data set and range."""
+
+    strategy = forms.ChoiceField(choices=_strategy_choices, initial="sma_cross")
+
+    field_order = ("strategy",)
 
 
 class CandleUploadForm(forms.Form):

@@ -8,14 +8,13 @@ trading.core.backtest.walk_forward and the parameters' declared ranges.
 """
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 
 from aitrader.errors import ServiceError
-from dashboard.forms import BACKTEST_TIMEFRAMES, SYMBOLS, _preset_choices
-from trading.core import money
+from dashboard.forms import BacktestSettingsForm
 from trading.core.backtest import walk_forward
 from trading.core.strategies import STRATEGIES
 from trading.core.strategies.base import Param, Strategy
@@ -43,22 +42,12 @@ def input_name(param: Param, part: str) -> str:
     return f"{param.name}__{part}"
 
 
-class SweepForm(forms.Form):
-    """A sweep over the stored history of a market."""
+class SweepForm(BacktestSettingsForm):
+    """A sweep over a market's data set and range, with a backtest's money and frictions."""
 
     # Chosen above the form (its parameters' inputs depend on it), carried here hidden.
     strategy = forms.ChoiceField(choices=sweepable_choices, initial=DEFAULT_STRATEGY,
                                  widget=forms.HiddenInput)
-    symbol = forms.ChoiceField(choices=[(s, s) for s in SYMBOLS], initial="BTC/USDT",
-                               label="Market")
-    timeframe = forms.ChoiceField(choices=[(t, t) for t in BACKTEST_TIMEFRAMES], initial="1h",
-                                  label="Candle")
-    preset = forms.ChoiceField(required=False, label="Risk preset",
-                               choices=lambda: [("", "None (strategy alone)"),
-                                                *_preset_choices()])
-    cash = forms.DecimalField(**money.CAPITAL.field_kwargs(), initial=Decimal("10000"),
-                              label="Starting cash",
-                              help_text=money.CAPITAL.describe().capitalize() + ".")
     out_of_sample_pct = forms.IntegerField(
         min_value=walk_forward.OUT_OF_SAMPLE_PCT_MIN,
         max_value=walk_forward.OUT_OF_SAMPLE_PCT_MAX,
@@ -67,8 +56,9 @@ class SweepForm(forms.Form):
                    f"{walk_forward.OUT_OF_SAMPLE_PCT_MAX} % of the candles: the ranking never "
                    "sees them, each row shows its figures there too."))
 
-    def __init__(self, data=None, *, strategy: type[Strategy]) -> None:
-        super().__init__(data, initial={"strategy": strategy.key})
+    def __init__(self, data=None, *, strategy: type[Strategy],
+                 markets: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(data, initial={"strategy": strategy.key}, markets=markets)
         self.strategy_class = strategy
         for param in strategy.params:
             if param.type in NUMBER_TYPES:
@@ -92,12 +82,9 @@ class SweepForm(forms.Form):
     def sweep_arguments(self) -> dict[str, Any]:
         """What `sweep_create` takes besides tenant and actor (after is_valid)."""
         data = self.cleaned_data
-        config: dict[str, Any] = {"cash": float(data["cash"])}
-        if data.get("preset"):
-            config["preset"] = data["preset"]
         grid, fixed = self._grid_and_fixed()
         return {"strategy": data["strategy"], "symbol": data["symbol"],
-                "timeframe": data["timeframe"], "config": config, "grid": grid,
+                "timeframe": data["timeframe"], "config": self.config(), "grid": grid,
                 "parameters": fixed, "out_of_sample_pct": data["out_of_sample_pct"]}
 
     def _grid_and_fixed(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -128,7 +115,8 @@ class SweepForm(forms.Form):
     def add_service_error(self, exc: ServiceError) -> None:
         """Show a service refusal next to the input it names (a parameter's range or value),
         else above the form (the grid as a whole, the date range)."""
-        field = exc.field if exc.field in self.fields else None
+        field = self.SERVICE_FIELDS.get(exc.field, exc.field)
+        field = field if field in self.fields else None
         param = next((p for p in self.strategy_class.params if p.name == exc.field), None)
         if param is not None:
             swept = param.type in NUMBER_TYPES and any(

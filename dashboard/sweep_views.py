@@ -9,9 +9,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from aitrader.errors import NotFound, ServiceError
-from dashboard.forms import PARAM_PREFIX
+from dashboard.forms import PARAM_PREFIX, BacktestSettingsForm
 from dashboard.sweep_forms import SweepForm, chosen_strategy, sweepable_choices
-from dashboard.views import _strategy_name, member_required
+from dashboard.views import _strategy_name, backtest_markets, member_required
 from dashboard.web import member_actor
 from trading import selectors
 from trading.core.backtest import walk_forward
@@ -27,7 +27,7 @@ def sweeps(request: HttpRequest) -> HttpResponse:
     """The sweep form and past sweeps; a valid form queues a sweep and opens its page."""
     data = request.POST if request.method == "POST" else None
     strategy = chosen_strategy((data or request.GET).get("strategy"))
-    form = SweepForm(data, strategy=strategy)
+    form = SweepForm(data, strategy=strategy, markets=backtest_markets(request))
     if data is not None and form.is_valid():
         try:
             sweep = sweep_create(tenant=request.tenant, actor=member_actor(request),
@@ -90,8 +90,7 @@ def _time(epoch_ms: int) -> datetime:
 
 def _backtest_inputs(sweep: BacktestSweep, params: dict) -> list[tuple[str, Any]]:
     inputs = [("strategy", sweep.strategy), ("symbol", sweep.symbol),
-              ("timeframe", sweep.timeframe), ("preset", sweep.config.get("preset", "")),
-              ("cash", sweep.config.get("cash", ""))]
+              ("timeframe", sweep.timeframe), *BacktestSettingsForm.inputs_for(sweep.config)]
     return inputs + [(PARAM_PREFIX + name, _word(value)) for name, value in params.items()]
 
 
