@@ -7,12 +7,35 @@ from rest_framework.test import APIClient
 from tenants.models import Membership, Tenant
 from tests.base import make_user, owner_actor
 from tests.trading.markets import SteppingMarket
+from trading.core.backtest.synthetic import random_walk_candles
+from trading.core.history import history_write
 from trading.engine import run_tick
 from trading.exchanges.factory import reset_market_sources, set_market_source
 from trading.marketdata import forget_local_memo
 from trading.models import Bot
 from trading.services.accounts import exchange_account_create
 from trading.services.bots import bot_create
+
+JAN_1 = 1_704_067_200_000  # 2024-01-01T00:00Z
+DAY, HOUR = 86_400_000, 3_600_000
+
+
+@pytest.fixture
+def january_sol_history(settings, tmp_path):
+    """Shared history of SOL/USDT 1h over January 2024 (in the test's own directories)."""
+    settings.AITRADER_HISTORY_DIR = str(tmp_path / "history")
+    settings.AITRADER_TENANT_HISTORY_DIR = str(tmp_path / "tenant-history")
+    history_write(tmp_path / "history", "binance", "SOL/USDT", "1h",
+                  random_walk_candles(24 * 31, seed=3, start_ms=JAN_1, timeframe_ms=HOUR))
+    return tmp_path / "history"
+
+
+@pytest.fixture
+def alice(world, client):
+    """A browser client signed in as alice, owner of tenant A (a test module may define an
+    `alice` of its own, e.g. one past the second factor)."""
+    client.force_login(world.alice)
+    return client
 
 
 @pytest.fixture

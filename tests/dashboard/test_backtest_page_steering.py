@@ -8,30 +8,18 @@ import pytest
 from django.urls import reverse
 
 from dashboard.forms import BacktestForm
+from tests.dashboard.conftest import DAY, HOUR, JAN_1
 from trading.core.backtest.config import BACKTEST_LIMITS, as_percent
 from trading.core.backtest.synthetic import random_walk_candles
 from trading.core.history import history_write
 from trading.models import BacktestRun
 
-JAN_1 = 1_704_067_200_000  # 2024-01-01T00:00Z
-DAY, HOUR = 86_400_000, 3_600_000
 BACKTESTS = "/api/v1/backtests/"
 
 
 @pytest.fixture(autouse=True)
-def history(settings, tmp_path):
-    """Shared history of SOL/USDT 1h over January 2024 (in the test's own directories)."""
-    settings.AITRADER_HISTORY_DIR = str(tmp_path / "history")
-    settings.AITRADER_TENANT_HISTORY_DIR = str(tmp_path / "tenant-history")
-    history_write(tmp_path / "history", "binance", "SOL/USDT", "1h",
-                  random_walk_candles(24 * 31, seed=3, start_ms=JAN_1, timeframe_ms=HOUR))
-    return tmp_path / "history"
-
-
-@pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
+def history(january_sol_history):
+    return january_sol_history
 
 
 @pytest.fixture

@@ -21,12 +21,6 @@ DAY = 86_400_000
 
 
 @pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
-
-
-@pytest.fixture
 def run_backtest(world, django_capture_on_commit_callbacks):
     """A backtest of the replayed sample made through the service, run to the end."""
     def run(**config) -> BacktestRun:

@@ -30,12 +30,6 @@ def stored_run(tenant, *, return_pct=None, drawdown=None, trades=None, sharpe=No
 
 
 @pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
-
-
-@pytest.fixture
 def three_runs(world):
     """#a +12 % (dd 5, 10 trades, Sharpe 1.5), #b -3 % (dd 9, 4, -0.2), #c +30 % (dd 20, 25,
     2.1), and a queued run without a report."""

@@ -28,12 +28,6 @@ def stores(settings, tmp_path):
     settings.AITRADER_TENANT_HISTORY_DIR = str(tmp_path / "tenant-history")
 
 
-@pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
-
-
 def csv_file(candles, name: str = "sol.csv") -> SimpleUploadedFile:
     buffer = io.StringIO()
     buffer.write("timestamp,open,high,low,close,volume\n")

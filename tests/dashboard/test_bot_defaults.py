@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from django.urls import reverse
 
 from tenants.models import Role
@@ -31,12 +30,6 @@ def _account(tenant, label: str, mode: str, *, credentials: bool = True) -> Exch
 def _form(account, **overrides) -> dict:
     return {"name": "trend", "account": str(account), "symbol": "BTC/USDT", "timeframe": "1m",
             "strategy": "sma_cross", "preset": "balanced", "capital": "750"} | overrides
-
-
-@pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
 
 
 def test_the_form_preselects_the_paper_account_even_when_a_live_one_sorts_first(world, alice):

@@ -22,12 +22,6 @@ def served(exchange_markets):
                                                            start_ms=JAN_1).to_rows())
 
 
-@pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
-
-
 def download(client, **fields):
     return client.post(reverse("dashboard:history_download"), FORM | fields)
 

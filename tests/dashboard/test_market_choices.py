@@ -27,12 +27,6 @@ def replayed():
     forget_local_memo()
 
 
-@pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
-
-
 def _options(html: str, select_name: str) -> list[str]:
     select = re.search(rf'<select name="{select_name}"[^>]*>(.*?)</select>', html, re.S)
     return re.findall(r'<option value="([^"]*)"', select.group(1))

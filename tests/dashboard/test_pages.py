@@ -42,12 +42,6 @@ def run(world, django_capture_on_commit_callbacks) -> BacktestRun:
 
 
 @pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
-
-
-@pytest.fixture
 def bob(world, client):
     """bob is a viewer in tenant A."""
     client.force_login(world.bob)

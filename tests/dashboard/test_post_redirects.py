@@ -22,12 +22,6 @@ TELEGRAM_CODE_RE = re.compile(r'id="telegram-code">([^<]+)<')
 
 
 @pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
-
-
-@pytest.fixture
 def bot(world) -> Bot:
     return paper_bot(world.tenant_a)
 

@@ -23,12 +23,6 @@ FORM = {"strategy": "sma_cross", "symbol": "BTC/USDT", "timeframe": "1h", "cash"
 
 
 @pytest.fixture
-def alice(world, client):
-    client.force_login(world.alice)
-    return client
-
-
-@pytest.fixture
 def post_now(django_capture_on_commit_callbacks):
     """POST the sweep form and let the sweep's task run (eagerly) when the request commits."""
     def post(client, data):
