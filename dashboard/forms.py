@@ -21,8 +21,10 @@ from trading.core.backtest.config import BACKTEST_LIMITS as LIMITS
 from trading.core.backtest.config import BacktestConfig, as_percent
 from trading.core.strategies import STRATEGIES
 from trading.core.strategies.presets import PRESETS
+from trading.core.symbols import MAX_PAIRS
 from trading.core.timeframes import SUPPORTED as SUPPORTED_TIMEFRAMES
 from trading.models import TradingMode
+from trading.selectors import bot_pairs
 from trading.services.accounts import SUPPORTED_EXCHANGES
 from trading.services.backtests import DATA_SET_LABELS
 from trading.services.candle_history import DOWNLOAD_EARLIEST
@@ -57,6 +59,12 @@ class MarketFields(forms.Form):
 
     symbol = forms.CharField(max_length=30, label="Market", widget=DatalistInput())
     timeframe = forms.ChoiceField(label="Candle")
+    # Checked by the bot service (trading.core.symbols.clean_pair_list), as on every surface.
+    pairs = forms.CharField(
+        required=False, max_length=MAX_PAIRS * 31, label="More pairs",
+        help_text=f"Optional: trade up to {MAX_PAIRS - 1} more markets with the same settings, "
+                  "separated by commas (e.g. ETH/USDT, SOL/USDT). Each pair has the capital "
+                  "of its own; the risk preset's max open positions holds across them.")
 
     def offer_markets(self, offer: tuple[list[str], list[str]], *,
                       current_timeframe: str | None = None) -> None:
@@ -104,10 +112,11 @@ class BotForm(MarketFields):
     strategy = forms.ChoiceField(choices=_strategy_choices, initial="sma_cross")
     preset = forms.ChoiceField(choices=_preset_choices, initial="balanced", label="Risk preset")
     capital = forms.DecimalField(**money.CAPITAL.field_kwargs(), initial=Decimal("1000"),
-                                 label="Capital (quote currency)",
+                                 label="Capital (quote currency, per pair)",
                                  help_text=money.CAPITAL.describe().capitalize() + ".")
 
-    field_order = ("name", "account", "symbol", "timeframe", "strategy", "preset", "capital")
+    field_order = ("name", "account", "symbol", "pairs", "timeframe", "strategy", "preset",
+                   "capital")
 
     def __init__(self, *args: Any, accounts=(), can_add_account: bool = False,
                  offer: tuple[list[str], list[str]] = ([], ["1m"]), **kwargs: Any) -> None:
@@ -333,10 +342,11 @@ class BotEditForm(MarketFields):
 
     name = forms.CharField(max_length=80, label="Bot name")
     preset = forms.ChoiceField(choices=_preset_choices, label="Risk preset")
-    capital = forms.DecimalField(**money.CAPITAL.field_kwargs(), label="Capital (quote currency)",
+    capital = forms.DecimalField(**money.CAPITAL.field_kwargs(),
+                                 label="Capital (quote currency, per pair)",
                                  help_text=money.CAPITAL.describe().capitalize() + ".")
 
-    field_order = ("name", "symbol", "timeframe", "preset", "capital")
+    field_order = ("name", "symbol", "pairs", "timeframe", "preset", "capital")
 
     @classmethod
     def for_bot(cls, bot, offer: tuple[list[str], list[str]],
@@ -344,6 +354,7 @@ class BotEditForm(MarketFields):
         """The form filled with the bot's current settings (or bound to `data`), offering
         the markets of `offer`."""
         form = cls(data, initial={"name": bot.name, "symbol": bot.symbol,
+                                  "pairs": ", ".join(bot_pairs(bot=bot)[1:]),
                                   "timeframe": bot.timeframe, "preset": bot.preset,
                                   # As typed, not as stored: the column's 18 places would
                                   # fail the 8-place check on a save that changed nothing.

@@ -54,7 +54,11 @@ from trading.core.strategies.presets import PRESETS, risk_for
 from trading.models import BacktestRun, Bot, TradingMode
 from trading.services import bots as bot_services
 from trading.services import protection
-from trading.services.accounts import exchange_account_create, paper_account_free_label
+from trading.services.accounts import (
+    SUPPORTED_EXCHANGES,
+    exchange_account_create,
+    paper_account_free_label,
+)
 from trading.services.backtests import DATA_SET_LABELS, backtest_run_create
 from trading.services.bots import NEW_PAPER_EXCHANGE
 from trading.services.candle_history import (
@@ -189,6 +193,7 @@ def _create_bot(request: HttpRequest, form: BotForm) -> Bot:
     data = form.cleaned_data
     bot = {"name": data["name"], "symbol": data["symbol"], "timeframe": data["timeframe"],
            "strategy": data["strategy"], "preset": data["preset"], "capital": data["capital"],
+           "pairs": data["pairs"],
            "parameters": strategy_parameters(request.POST, data["strategy"])}
     if data["account"] == NEW_PAPER_ACCOUNT:
         return bot_services.bot_create_on_new_paper_account(
@@ -229,6 +234,10 @@ def render_bot_detail(request: HttpRequest, bot: Bot, *, edit_form: BotEditForm 
         "pnl_tables": _pnl_tables(bot),
         "working_orders": selectors.order_pending_for_bot(bot=bot),
         "pnl_pairs": selectors.pnl_pairs(bot=bot),
+        "pair_rows": selectors.bot_pair_rows(bot=bot),
+        "max_open_positions": risk_for(bot.preset, bot.risk).max_open_positions,
+        "lead": selectors.bot_get(tenant=bot.tenant_id, bot_id=bot.lead_id) if bot.lead_id
+        else None,
         "balances": selectors.account_balances(account=bot.account),
         "edit_open": edit_form is not None,
         **page_selectors.bot_recent_activity(bot=bot),
@@ -332,7 +341,7 @@ def _render_backtests(request: HttpRequest, *, form: BacktestForm | None = None,
         "stored_markets": shared, "uploaded_markets": uploaded,
         "uploads": candle_upload_list(tenant=tenant),
         "can_upload": member_actor(request).has_role(Role.TRADER),
-        "download_form": download_form or HistoryDownloadForm(),
+        "download_form": _download_form(download_form),
         "downloads": history_download_list(tenant=tenant),
         "can_download": member_actor(request).has_role(Role.ADMIN),
         "runs": runs, "submitted_params": _submitted_params(request), **_strategy_context(),

@@ -105,7 +105,12 @@ class PaperBalance(TenantScopedModel):
 
 
 class Bot(TenantScopedModel):
-    """A strategy trading one symbol on one account, advanced by ticks."""
+    """A strategy trading one symbol on one account, advanced by ticks.
+
+    A bot that trades several pairs is a lead bot (its own symbol is the first pair) with one
+    pair bot per further pair (`lead` set): each pair keeps its own candle cursor, strategy
+    state, position and orders, and the lead's services act on all of them
+    (trading.services.bot_pairs)."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -155,6 +160,10 @@ class Bot(TenantScopedModel):
     strategy_state = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
+    # Set on the bots that trade the further pairs of a multi-pair bot: the bot they belong
+    # to. Lists, the plan's count and controls go through the lead.
+    lead = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="pair_bots")
     # Archived: a stopped, flat bot kept with its trades, orders and thoughts, out of the
     # default lists and the plan's count.
     archived_at = models.DateTimeField(null=True, blank=True)

@@ -58,14 +58,62 @@ def bot_list(*, tenant: Tenant | int) -> QuerySet[Bot]:
     return Bot.objects.for_tenant(tenant).select_related("account").order_by("name")
 
 
+def bot_list_shown(*, tenant: Tenant | int) -> QuerySet[Bot]:
+    """The tenant's bots as lists show them: a multi-pair bot once, by its lead (the bots of
+    its further pairs are reached through it, see `pair_bots`)."""
+    return bot_list(tenant=tenant).filter(lead__isnull=True)
+
+
 def bot_list_current(*, tenant: Tenant | int) -> QuerySet[Bot]:
     """The tenant's bots the lists show by default: all but the archived."""
-    return bot_list(tenant=tenant).filter(archived_at__isnull=True)
+    return bot_list_shown(tenant=tenant).filter(archived_at__isnull=True)
 
 
 def bot_running_count(*, tenant: Tenant | int) -> int:
-    """What the plan's bot limit counts: running bots (paused, stopped and archived don't)."""
-    return Bot.objects.for_tenant(tenant).filter(status=Bot.Status.RUNNING).count()
+    """What the plan's bot limit counts: running bots (paused, stopped and archived don't);
+    a multi-pair bot counts once."""
+    return Bot.objects.for_tenant(tenant).filter(status=Bot.Status.RUNNING,
+                                                 lead__isnull=True).count()
+
+
+def pair_bots(*, bot: Bot, archived: bool = False) -> list[Bot]:
+    """The bots trading the further pairs of `bot` (none for a one-pair bot or a pair bot),
+    in the order of its pairs; with `archived`, also those of pairs it no longer trades."""
+    if bot.lead_id is not None:
+        return []
+    rows = bot_list(tenant=bot.tenant_id).filter(lead=bot)
+    if not archived:
+        rows = rows.filter(archived_at__isnull=True)
+    return list(rows.order_by("pk"))
+
+
+def bot_pairs(*, bot: Bot) -> list[str]:
+    """Every pair a bot trades: its own symbol first, then its pair bots' symbols."""
+    return [bot.symbol, *(pair.symbol for pair in pair_bots(bot=bot))]
+
+
+def bot_pair_rows(*, bot: Bot) -> list[tuple[Bot, Position | None]]:
+    """Each pair of a multi-pair bot (its pair bot, its position) for the bot's page; empty
+    for a bot of one pair."""
+    members = [bot, *pair_bots(bot=bot)]
+    if len(members) == 1:
+        return []
+    positions = {position.bot_id: position for position in Position.objects.for_tenant(
+        bot.tenant_id).filter(bot__in=members)}
+    return [(member, positions.get(member.pk)) for member in members]
+
+
+def pair_slots_taken(*, bot: Bot) -> int:
+    """How many of the other pairs of `bot`'s multi-pair bot hold a position or have an
+    entry working (what its max-open-positions limit counts besides `bot` itself)."""
+    lead_id = bot.lead_id or bot.pk
+    members = Q(bot_id=lead_id) | Q(bot__lead_id=lead_id)
+    holding = set(Position.objects.for_tenant(bot.tenant_id).filter(
+        members, amount__gt=0, entries__gt=0).exclude(bot=bot).values_list("bot_id", flat=True))
+    entering = set(Order.objects.for_tenant(bot.tenant_id).filter(
+        members, side="buy", status__in=PENDING_ORDER_STATUSES).exclude(bot=bot)
+        .values_list("bot_id", flat=True))
+    return len(holding | entering)
 
 
 def bot_flat_problem(*, bot: Bot) -> str | None:
@@ -186,12 +234,13 @@ def trade_list(*, tenant: Tenant | int) -> QuerySet[Trade]:
 
 def trade_closed_since(*, tenant: Tenant | int, since: datetime,
                        bot: Bot | None = None) -> list[Trade]:
-    """Closed trades of the tenant (or one bot) that exited at or after `since`."""
+    """Closed trades of the tenant (or one bot, with all its pairs) that exited at or after
+    `since`."""
     trades = Trade.objects.for_tenant(tenant).filter(status=Trade.Status.CLOSED,
                                                      exit_time__gte=since,
                                                      pnl__isnull=False)
     if bot is not None:
-        trades = trades.filter(bot=bot)
+        trades = trades.filter(Q(bot=bot) | Q(bot__lead=bot))
     return list(trades.only("symbol", "exit_time", "pnl"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -19,6 +20,7 @@ from tenants.models import Scope
 from trading import selectors
 from trading.core import money
 from trading.core.pnl_periods import PERIODS
+from trading.core.symbols import MAX_PAIRS
 from trading.engine import bot_market_snapshot
 from trading.marketdata import MarketDataUnavailable
 from trading.models import Bot, ManualOrder
@@ -31,6 +33,13 @@ from trading.services import protection
 class BotSerializer(MoneyModelSerializer):
     account = serializers.IntegerField(source="account_id", read_only=True)
     mode = serializers.CharField(source="account.mode", read_only=True)
+    lead = serializers.IntegerField(source="lead_id", read_only=True, allow_null=True,
+                                    help_text="Set on the bot of one further pair of a "
+                                              "multi-pair bot: the bot it belongs to (controls "
+                                              "act through that one).")
+    pairs = serializers.SerializerMethodField(
+        help_text="Every pair the bot trades, its own symbol first; the further pairs are "
+                  "traded by bots of their own (their `lead` is this bot).")
     stop_loss_rests_at = serializers.SerializerMethodField(
         help_text="Where the bot's stop loss is watched: \"exchange\" (a stop order rests "
                   "there after each entry, also while the platform is down) or \"platform\" "
@@ -38,12 +47,17 @@ class BotSerializer(MoneyModelSerializer):
 
     class Meta:
         model = Bot
-        fields = ["id", "name", "account", "mode", "symbol", "timeframe", "strategy",
+        fields = ["id", "name", "account", "mode", "symbol", "pairs", "lead", "timeframe",
+                  "strategy",
                   "parameters", "preset", "risk", "breakers", "allowed_symbols",
                   "max_order_value", "capital", "realized_pnl", "status", "paused_reason",
                   "paused_at", "close_requested_at", "last_candle_ts", "stop_loss_rests_at",
                   "archived_at", "created_at", "updated_at"]
         read_only_fields = fields
+
+    def get_pairs(self, bot: Bot) -> list[str]:
+        return [bot.symbol, *(pair.symbol for pair in bot.pair_bots.all()
+                              if pair.archived_at is None)]
 
     def get_stop_loss_rests_at(self, bot: Bot) -> str:
         return "exchange" if protection.stops_rest_at_exchange(account=bot.account) \
@@ -60,7 +74,13 @@ class BotCreateSerializer(serializers.Serializer):
     preset = serializers.CharField(max_length=20, default="balanced")
     risk = serializers.DictField(required=False, default=dict)
     breakers = serializers.DictField(required=False, default=dict)
-    capital = serializers.DecimalField(**money.CAPITAL.field_kwargs(), default=Decimal("1000"))
+    capital = serializers.DecimalField(**money.CAPITAL.field_kwargs(), default=Decimal("1000"),
+                                       help_text="Quote currency of each pair.")
+    pairs = serializers.ListField(
+        child=serializers.CharField(max_length=30), required=False, max_length=MAX_PAIRS,
+        help_text=f"Trade several pairs (at most {MAX_PAIRS}, `symbol` first, one quote "
+                  "currency), each with `capital` of its own; the preset's (or `risk`'s) "
+                  "`max_open_positions` holds across them.")
 
 
 class BotUpdateSerializer(serializers.Serializer):
@@ -80,6 +100,10 @@ class BotUpdateSerializer(serializers.Serializer):
     max_order_value = serializers.DecimalField(**money.ORDER_VALUE.field_kwargs(),
                                                required=False, allow_null=True)
     capital = serializers.DecimalField(**money.CAPITAL.field_kwargs(), required=False)
+    pairs = serializers.ListField(
+        child=serializers.CharField(max_length=30), required=False, max_length=MAX_PAIRS,
+        help_text="The whole list of pairs, `symbol` first; a pair may be dropped only while "
+                  "it is flat (409 otherwise).")
 
 
 PNL_DEFAULT_COUNT = {"day": 7, "week": 4, "month": 6}
@@ -139,8 +163,12 @@ class BotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
 
     def get_tenant_queryset(self, tenant):
         # Archived bots are out of the default list (not of detail or the actions).
-        if self.action == "list" and "archived" not in self.request.query_params:
-            return selectors.bot_list_current(tenant=tenant)
+        # A multi-pair bot is listed once; the bots of its further pairs by id only.
+        if self.action == "list":
+            rows = (selectors.bot_list_shown(tenant=tenant) if "archived" in
+                    self.request.query_params else selectors.bot_list_current(tenant=tenant))
+            return rows.prefetch_related(Prefetch(
+                "pair_bots", queryset=Bot.objects.for_tenant(tenant).order_by("pk")))
         return selectors.bot_list(tenant=tenant)
 
     @extend_schema(request=BotCreateSerializer, responses={201: BotSerializer})

@@ -8,8 +8,28 @@
   var chartBox = document.getElementById("portfolio-chart");
   if (!chartBox) { return; }  // no workspace: nothing to show
 
+  // A multi-pair bot is one row; its pairs' bots are named in its data-members.
   function rowOf(botId) {
-    return table ? table.querySelector("tr[data-bot-id='" + botId + "']") : null;
+    return table ? table.querySelector("tr[data-bot-id='" + botId + "'], tr[data-members~='" +
+                                       botId + "']") : null;
+  }
+
+  function members(row) { return row.dataset.members ? row.dataset.members.split(" ") : null; }
+
+  /** The row's equity after `botId` reported `equity`: a multi-pair row sums its pairs. */
+  function rowEquity(row, botId, equity) {
+    if (!row.dataset.members) { return equity; }
+    var parts = {}, total = 0;
+    row.dataset.memberEquity.split(",").forEach(function (part) {
+      var pair = part.split(":");
+      parts[pair[0]] = pair[1];
+    });
+    parts[String(botId)] = String(equity);
+    row.dataset.memberEquity = Object.keys(parts).map(function (id) {
+      total += Number(parts[id]);
+      return id + ":" + parts[id];
+    }).join(",");
+    return total;
   }
 
   function cell(row, field) { return row.querySelector("[data-field='" + field + "']"); }
@@ -36,7 +56,8 @@
   var reloadPortfolio = A.coalesce(loadPortfolio, 3000);
 
   // --- Bot rows and totals ------------------------------------------------------------------
-  function setEquity(row, equity) {
+  function setEquity(row, botId, reported) {
+    var equity = rowEquity(row, botId, reported);
     var capital = Number(row.dataset.capital);
     row.dataset.equity = equity;
     cell(row, "equity").textContent = A.format.money(equity);
@@ -51,7 +72,10 @@
       capital += Number(row.dataset.capital);
       equity += Number(row.dataset.equity);
       if (cell(row, "status").classList.contains("running")) { running += 1; }
-      if (Number(row.dataset.position) > 0) { positions += 1; }
+      // A multi-pair row's position is how many of its pairs hold one.
+      if (Number(row.dataset.position) > 0) {
+        positions += row.dataset.members ? Number(row.dataset.position) : 1;
+      }
     });
     document.querySelector("[data-total='equity']").textContent = A.format.money(equity);
     A.setPnl(document.querySelector("[data-total='pnl']"), equity - capital);
@@ -69,11 +93,16 @@
     updateTotals();
   }
 
-  function setPosition(row, amount) {
+  function setPosition(row, amounts) {
     var target = cell(row, "position");
+    var ids = members(row);
+    var amount = ids ? ids.filter(function (id) { return Number(amounts[id] || 0) > 0; }).length
+      : (amounts[row.dataset.botId] || 0);
     row.dataset.position = amount;
     target.textContent = "";
-    if (Number(amount) > 0) {
+    if (ids && amount > 0) {
+      target.textContent = amount + " of " + ids.length + " pairs open";
+    } else if (Number(amount) > 0) {
       target.textContent = A.format.crypto(amount) + " " + row.dataset.base;
     } else {
       target.appendChild(A.el("span", { "class": "muted", text: "flat" }));
@@ -87,7 +116,7 @@
       var amounts = {};
       A.rows(body).forEach(function (position) { amounts[position.bot] = position.amount; });
       table.querySelectorAll("tbody tr").forEach(function (row) {
-        setPosition(row, amounts[row.dataset.botId] || 0);
+        setPosition(row, amounts);
       });
       updateTotals();
     }).catch(function () {});
@@ -98,8 +127,12 @@
       });
     }).catch(function () {});
     table.querySelectorAll("tbody tr").forEach(function (row) {
-      A.getJSON("/api/v1/trades/?limit=1&bot=" + row.dataset.botId).then(function (body) {
-        if (typeof body.count === "number") { cell(row, "trades").textContent = body.count; }
+      var ids = members(row) || [row.dataset.botId];
+      Promise.all(ids.map(function (id) {
+        return A.getJSON("/api/v1/trades/?limit=1&bot=" + id);
+      })).then(function (bodies) {
+        var count = bodies.reduce(function (sum, body) { return sum + (body.count || 0); }, 0);
+        cell(row, "trades").textContent = count;
       }).catch(function () {});
     });
   }
@@ -123,16 +156,18 @@
   var feed = new A.LiveFeed({});
   feed.on("tick", function (event) {
     var row = rowOf(event.bot);
-    if (row && event.data.equity !== undefined) { setEquity(row, event.data.equity); }
+    if (row && event.data.equity !== undefined) { setEquity(row, event.bot, event.data.equity); }
   });
   feed.on("equity", function (event) {
     var row = rowOf(event.bot);
-    if (row) { setEquity(row, event.data.equity); }
+    if (row) { setEquity(row, event.bot, event.data.equity); }
     reloadPortfolio();
   });
   feed.on("status", function (event) {
-    var row = rowOf(event.bot);
-    if (row) { setStatus(row, event.data.status, event.data.reason); }
+    var row = rowOf(event.bot);  // a pair's own pause shows on its bot's page, not here
+    if (row && row.dataset.botId === String(event.bot)) {
+      setStatus(row, event.data.status, event.data.reason);
+    }
     addActivity(event, "is " + event.data.status + (event.data.reason ? ": " + event.data.reason : "."), "kind-control");
   });
   feed.on("thought", function (event) {

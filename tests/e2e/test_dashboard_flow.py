@@ -78,9 +78,10 @@ def sign_up(tab: Tab, email: str, workspace: str) -> None:
     expect(page.locator("h1")).to_have_text(workspace)
 
 
-def create_paper_bot(page: Page, name: str) -> None:
+def create_paper_bot(page: Page, name: str, *, pairs: str = "") -> None:
     form = page.locator("#new-bot form")
     form.locator("input[name=name]").fill(name)
+    form.locator("input[name=pairs]").fill(pairs)
     expect(form.locator("select[name=account]")).to_have_value("new-paper")
     form.locator("select[name=preset]").select_option("aggressive")
     # The parameter inputs are built by strategy-form.js from the strategy's schema.

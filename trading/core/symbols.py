@@ -43,3 +43,28 @@ def clean_symbol_list(raw, *, field: str = "allowed_symbols") -> list[str]:
         raise ValidationFailed(f"At most {MAX_ALLOWED_SYMBOLS} symbols may be listed.",
                                field=field)
     return list(dict.fromkeys(clean_symbol(entry, field=field) for entry in raw))
+
+
+MAX_PAIRS = 20  # a multi-pair bot's pairs, its own symbol included: one bot row ticks each
+
+
+def clean_pair_list(symbol: str, raw) -> list[str]:
+    """A bot's pairs: `symbol` first, then the others of `raw` (a list, or a text of symbols
+    separated by commas, spaces or new lines), upper-cased, each once, at most MAX_PAIRS.
+    They must share the symbol's quote currency (one capital, one currency to count it in)."""
+    if isinstance(raw, str):
+        raw = [part for part in re.split(r"[\s,]+", raw) if part]
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list | tuple):
+        raise ValidationFailed("Give the pairs as a list, e.g. [\"BTC/USDT\", \"ETH/USDT\"].",
+                               field="pairs")
+    pairs = list(dict.fromkeys([symbol, *(clean_symbol(entry, field="pairs") for entry in raw)]))
+    if len(pairs) > MAX_PAIRS:
+        raise ValidationFailed(f"A bot trades at most {MAX_PAIRS} pairs.", field="pairs")
+    quote = symbol.partition("/")[2]
+    odd = [pair for pair in pairs if pair.partition("/")[2] != quote]
+    if odd:
+        raise ValidationFailed(f"Every pair must be quoted in {quote}, like {symbol}: "
+                               f"{', '.join(odd)} is not.", field="pairs")
+    return pairs

@@ -10,6 +10,7 @@ from decimal import ROUND_DOWN, Decimal
 from trading import selectors
 from trading.core.candles import Candles
 from trading.core.decisions import Decision
+from trading.core.strategies.presets import risk_for
 from trading.core.working_orders import WorkingOrder, WorkingPlan, plan_with_working
 from trading.engine.batch import TickBatch, TickOutcome
 from trading.engine.failures import _exchange_trouble, _rate_limited
@@ -17,7 +18,7 @@ from trading.engine.feed import _newest
 from trading.exchanges.base import Exchange, ExchangeError, RateLimited, round_down_to_step
 from trading.exchanges.factory import exchange_for
 from trading.models import Bot, Order
-from trading.services import ledger, orders, protection
+from trading.services import bot_pairs, ledger, orders, protection
 
 # The whole engine logs as one logger, "trading.engine", as it did as one module, so
 # log levels, filters and alerts set on that name keep covering every part of a tick.
@@ -105,15 +106,35 @@ def _act(bot: Bot, batch: TickBatch, exchange: Callable[[], Exchange], decision:
     amount = _order_amount(bot, batch, decision, exchange)
     if amount <= 0:
         return decision, None
-    order, _created = orders.order_intent_create(bot=bot, candle_ts=candle_ts,
-                                                 action=decision.reason, side=decision.side,
-                                                 amount=amount,
-                                                 stop_price=_trigger_price(decision),
-                                                 expected_price=(_trigger_price(decision)
-                                                                 or expected_price))
+    intent = {"candle_ts": candle_ts, "action": decision.reason, "side": decision.side,
+              "amount": amount, "stop_price": _trigger_price(decision),
+              "expected_price": _trigger_price(decision) or expected_price}
+    if _opens_pair_position(bot, batch, decision):
+        order, refusal = bot_pairs.pair_entry_intent_create(
+            bot=bot, limit=risk_for(bot.preset, bot.risk).max_open_positions, **intent)
+        if order is None:
+            return _refused(decision, f"No entry: {refusal}."), None
+    else:
+        order, _created = orders.order_intent_create(bot=bot, **intent)
     return _noted(decision, plan.note), orders.order_submit(bot=bot, order=order,
                                                             exchange=exchange(),
                                                             newest_candle_ts=candle_ts)
+
+
+def _opens_pair_position(bot: Bot, batch: TickBatch, decision: Decision) -> bool:
+    """Whether the decision opens a position on a pair of a multi-pair bot (an entry while
+    flat), which takes one of the bot's open-position slots."""
+    if decision.side != "buy":
+        return False
+    position = batch.position(bot)
+    holding = position is not None and position.amount > 0 and position.entries > 0
+    return not holding and bot_pairs.is_multi_pair(bot)
+
+
+def _refused(decision: Decision, why: str) -> Decision:
+    """The decision as carried out when its order was refused before it was made: no order."""
+    return replace(decision, summary=f"{decision.summary} {why}", side=None, amount=0.0,
+                   reason="", data={**decision.data, "refused": why})
 
 
 def _trigger_price(decision: Decision) -> Decimal | None:

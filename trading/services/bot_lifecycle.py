@@ -16,7 +16,8 @@ from tenants.models import Scope, Tenant
 from tenants.plans import plan_require_feature
 from tenants.services import audit_record
 from trading import selectors
-from trading.models import Bot, EquitySnapshot, Fill, Order, Position, Thought, Trade, TradingMode
+from trading.models import Bot, Fill, Order, Thought, Trade, TradingMode
+from trading.services import bot_pairs
 from trading.services.bots import _publish_status
 from trading.services.engine_records import thought_record
 
@@ -26,10 +27,11 @@ COPIED_FIELDS = ("account_id", "symbol", "timeframe", "strategy", "parameters", 
 
 @transaction.atomic
 def bot_duplicate(*, tenant: Tenant, actor: Actor, bot_id: int, name: str = "") -> Bot:
-    """A paused copy of the bot's configuration (no trades, state or position), so the
-    customer reviews it before resuming; the plan's limits apply on resume."""
+    """A paused copy of the bot's configuration and pairs (no trades, state or position), so
+    the customer reviews it before resuming; the plan's limits apply on resume."""
     actor.require(Scope.CONTROL)
     source = selectors.bot_get(tenant=tenant, bot_id=bot_id)
+    bot_pairs.refuse_pair_bot(source)
     if source.account.mode == TradingMode.LIVE:
         plan_require_feature(tenant.plan, "live_trading")
     name = (name or _copy_name(tenant, source.name)).strip()[:80]
@@ -42,6 +44,7 @@ def bot_duplicate(*, tenant: Tenant, actor: Actor, bot_id: int, name: str = "") 
                 **{field: getattr(source, field) for field in COPIED_FIELDS})
     except IntegrityError:
         raise Conflict(f"A bot named '{name}' exists already.") from None
+    bot_pairs.pair_bots_add(lead=copy, pairs=selectors.bot_pairs(bot=source))
     thought_record(bot=copy, kind=Thought.Kind.CONTROL,
                    summary=f"Copied from {source.name} by {actor.label}; paused until resumed.")
     audit_record(tenant=tenant, actor=actor, action="bot.duplicate", target=copy.name,
@@ -61,22 +64,33 @@ def _copy_name(tenant: Tenant, name: str) -> str:
 
 @transaction.atomic
 def bot_stop(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
-    """Stop a flat bot for good (resume starts it again). A bot holding a position or an
-    order is refused: close it first, or pause it to keep the position watched."""
+    """Stop a flat bot for good (resume starts it again), with every pair of a multi-pair
+    bot. A bot holding a position or an order on any pair is refused: close it first, or
+    pause it to keep the position watched."""
     actor.require(Scope.CONTROL)
     bot = Bot.objects.locked_for_tenant(tenant, bot_id)
-    if bot.status == Bot.Status.STOPPED:
+    bot_pairs.refuse_pair_bot(bot)
+    members = [bot, *selectors.pair_bots(bot=bot)]
+    if all(member.status == Bot.Status.STOPPED for member in members):
         return bot
-    problem = selectors.bot_flat_problem(bot=bot)
-    if problem:
-        raise Conflict(f"{bot.name} cannot stop while {problem}: close all first, or pause it.")
+    for member in members:
+        problem = selectors.bot_flat_problem(bot=member)
+        if problem:
+            where = f" on {member.symbol}" if len(members) > 1 else ""
+            raise Conflict(f"{bot.name} cannot stop while {problem}{where}: close all first, "
+                           f"or pause it.")
+    for member in members:
+        _stop_one(member, actor)
+    audit_record(tenant=tenant, actor=actor, action="bot.stop", target=bot.name)
+    return bot
+
+
+def _stop_one(bot: Bot, actor: Actor) -> None:
     bot.status = Bot.Status.STOPPED
     bot.paused_reason, bot.paused_at = f"stopped by {actor.label}", timezone.now()
     bot.save(update_fields=["status", "paused_reason", "paused_at", "updated_at"])
     thought_record(bot=bot, kind=Thought.Kind.CONTROL, summary=f"Stopped by {actor.label}.")
-    audit_record(tenant=tenant, actor=actor, action="bot.stop", target=bot.name)
     _publish_status(bot)
-    return bot
 
 
 @transaction.atomic
@@ -96,6 +110,7 @@ def bot_unarchive(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     """Bring an archived bot back to the lists, stopped (resume starts it)."""
     actor.require(Scope.CONTROL)
     bot = Bot.objects.locked_for_tenant(tenant, bot_id)
+    bot_pairs.refuse_pair_bot(bot)
     if bot.archived_at is not None:
         bot.archived_at = None
         bot.save(update_fields=["archived_at", "updated_at"])
@@ -105,16 +120,18 @@ def bot_unarchive(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
 
 @transaction.atomic
 def bot_delete(*, tenant: Tenant, actor: Actor, bot_id: int) -> None:
-    """Delete an archived bot that never traded (no order, fill or trade); anything with a
-    history is kept, archived, because the ledger and the audit trail refer to it."""
+    """Delete an archived bot that never traded (no order, fill or trade on any of its
+    pairs); anything with a history is kept, archived, because the ledger and the audit trail
+    refer to it."""
     actor.require(Scope.CONTROL)
     bot = Bot.objects.locked_for_tenant(tenant, bot_id)
+    bot_pairs.refuse_pair_bot(bot)
     if bot.archived_at is None:
         raise Conflict(f"Archive {bot.name} before deleting it.")
+    members = [bot, *selectors.pair_bots(bot=bot, archived=True)]
     for model in (Order, Fill, Trade):
-        if model.objects.for_tenant(tenant).filter(bot=bot).exists():
+        if model.objects.for_tenant(tenant).filter(bot__in=members).exists():
             raise Conflict(f"{bot.name} has traded: it stays archived with its history.")
-    for model in (Thought, Position, EquitySnapshot):
-        model.objects.for_tenant(tenant).filter(bot=bot).delete()
     audit_record(tenant=tenant, actor=actor, action="bot.delete", target=bot.name)
-    bot.delete()
+    for member in reversed(members):  # pair bots first: they refer to the lead
+        bot_pairs.pair_bot_delete(pair=member)

@@ -26,10 +26,11 @@ from trading.core import money
 from trading.core.breakers import BreakerSettings
 from trading.core.strategies import get_strategy
 from trading.core.strategies.presets import risk_for
-from trading.core.symbols import clean_symbol, clean_symbol_list
+from trading.core.symbols import clean_pair_list, clean_symbol, clean_symbol_list
 from trading.core.timeframes import timeframe_ms
 from trading.exchanges.live_clients import require_credentials
 from trading.models import Bot, Thought, TradingMode
+from trading.services import bot_pairs
 from trading.services.accounts import exchange_account_create, paper_account_free_label
 from trading.services.engine_records import thought_record
 from trading.services.guards import require_real_market_data
@@ -38,7 +39,7 @@ from trading.signals import bot_auto_paused, bot_drift_found
 from trading.tasks import close_all_task
 
 EDITABLE_FIELDS = ("name", "parameters", "preset", "risk", "breakers", "allowed_symbols",
-                   "max_order_value", "capital", "symbol", "timeframe", "account_id")
+                   "max_order_value", "capital", "symbol", "timeframe", "account_id", "pairs")
 # What the bot trades on: changed only while it is flat (no position, no working order).
 MARKET_FIELDS = ("symbol", "timeframe", "account_id")
 
@@ -63,8 +64,12 @@ def _validate_config(*, strategy: str, parameters: dict, preset: str, risk: dict
 def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symbol: str,
                timeframe: str, strategy: str, parameters: dict | None = None,
                preset: str = "balanced", risk: dict | None = None,
-               capital: Decimal = Decimal("1000"), **extra: Any) -> Bot:
-    """Create a running bot after checking role, plan limits and its configuration."""
+               capital: Decimal = Decimal("1000"), pairs: list[str] | str | None = None,
+               **extra: Any) -> Bot:
+    """Create a running bot after checking role, plan limits and its configuration.
+
+    With `pairs` it trades each of them (its own `symbol` first), each pair with `capital`
+    of its own, at most the preset's `max_open_positions` open at once (bot_pairs)."""
     actor.require(Scope.CONTROL)
     account = selectors.exchange_account_get(tenant=tenant, account_id=account_id)
     plan_check_count(tenant.plan, "max_bots", selectors.bot_running_count(tenant=tenant))
@@ -74,6 +79,7 @@ def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symb
                                risk=risk or {}, timeframe=timeframe, symbol=symbol,
                                breakers=extra.get("breakers") or {})
     market_check(exchange_id=account.exchange_id, symbol=symbol, timeframe=timeframe)
+    pairs = clean_pair_list(symbol, pairs)
     extra = {**extra, **_checked_money({"capital": capital, **extra})}
     if "allowed_symbols" in extra:
         extra["allowed_symbols"] = clean_symbol_list(extra["allowed_symbols"])
@@ -85,8 +91,10 @@ def bot_create(*, tenant: Tenant, actor: Actor, name: str, account_id: int, symb
                 risk=risk or {}, created_by=actor.user, **extra)
     except IntegrityError:
         raise Conflict(f"A bot named '{name}' exists already.") from None
+    bot_pairs.pair_bots_add(lead=bot, pairs=pairs)
     audit_record(tenant=tenant, actor=actor, action="bot.create", target=bot.name,
-                 details={"strategy": strategy, "symbol": symbol, "mode": account.mode})
+                 details={"strategy": strategy, "symbol": symbol, "mode": account.mode,
+                          **({"pairs": pairs} if len(pairs) > 1 else {})})
     _publish_status(bot)
     return bot
 
@@ -113,15 +121,20 @@ def bot_create_on_new_paper_account(*, tenant: Tenant, actor: Actor, **bot: Any)
 
 @transaction.atomic
 def bot_update(*, tenant: Tenant, actor: Actor, bot_id: int, **changes: Any) -> Bot:
-    """Change a bot's name, parameters, preset, risk or guards; and its symbol, timeframe or
-    account while it is flat."""
+    """Change a bot's name, parameters, preset, risk or guards; and its symbol, timeframe,
+    account or pairs while it is flat (a pair only while that pair is flat). A multi-pair
+    bot's pairs follow every change."""
     actor.require(Scope.CONTROL)
     bot = Bot.objects.locked_for_tenant(tenant, bot_id)
+    bot_pairs.refuse_pair_bot(bot)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(f"These fields cannot be changed: {', '.join(sorted(unknown))}.",
                                field=sorted(unknown)[0])
+    wanted_pairs = changes.pop("pairs", None)
     moved = _apply_market_changes(tenant, bot, changes)
+    pairs = clean_pair_list(bot.symbol, selectors.bot_pairs(bot=bot)[1:]
+                            if wanted_pairs is None else wanted_pairs)
     if "allowed_symbols" in changes:
         changes["allowed_symbols"] = clean_symbol_list(changes["allowed_symbols"])
     for field, value in {**changes, **_checked_money(changes)}.items():
@@ -135,9 +148,18 @@ def bot_update(*, tenant: Tenant, actor: Actor, bot_id: int, **changes: Any) -> 
             bot.save()
     except IntegrityError:
         raise Conflict(f"A bot named '{bot.name}' exists already.") from None
+    pairs_changed = _apply_pairs(bot, pairs)
     audit_record(tenant=tenant, actor=actor, action="bot.update", target=bot.name,
-                 details={"fields": sorted([*changes, *moved])})
+                 details={"fields": sorted([*changes, *moved, *pairs_changed])})
     return bot
+
+
+def _apply_pairs(bot: Bot, pairs: list[str]) -> list[str]:
+    """Bring the bot's pair bots to `pairs` and its settings; ["pairs"] when the set changed."""
+    dropped = bot_pairs.pair_bots_drop(lead=bot, pairs=pairs[1:])
+    bot_pairs.pair_bots_follow(lead=bot)
+    added = bot_pairs.pair_bots_add(lead=bot, pairs=pairs)
+    return ["pairs"] if dropped or added else []
 
 
 def _apply_market_changes(tenant: Tenant, bot: Bot, changes: dict[str, Any]) -> list[str]:
@@ -149,10 +171,12 @@ def _apply_market_changes(tenant: Tenant, bot: Bot, changes: dict[str, Any]) -> 
     moved = {field: value for field, value in wanted.items() if getattr(bot, field) != value}
     if not moved:
         return []
-    problem = selectors.bot_flat_problem(bot=bot)
-    if problem:
-        raise Conflict(f"{bot.name} can change its {', '.join(sorted(moved))} only while flat; "
-                       f"{problem}. Close all first.")
+    for member in [bot, *selectors.pair_bots(bot=bot)]:
+        problem = selectors.bot_flat_problem(bot=member)
+        if problem:
+            where = f"on {member.symbol} " if member is not bot else ""
+            raise Conflict(f"{bot.name} can change its {', '.join(sorted(moved))} only while "
+                           f"flat; {where}{problem}. Close all first.")
     if "account_id" in moved:
         account = selectors.exchange_account_get(tenant=tenant, account_id=moved["account_id"])
         _require_live_ready(tenant, account)
@@ -178,25 +202,41 @@ def _checked_money(values: dict[str, Any]) -> dict[str, Decimal]:
 
 @transaction.atomic
 def bot_pause(*, tenant: Tenant, actor: Actor, bot_id: int, reason: str = "") -> Bot:
-    """Pause a bot: it keeps its position and places nothing until resumed."""
+    """Pause a bot (every pair of a multi-pair bot): it keeps its positions and places
+    nothing until resumed."""
     actor.require(Scope.CONTROL)
     bot = Bot.objects.locked_for_tenant(tenant, bot_id)
-    if bot.status != Bot.Status.PAUSED:
-        _set_paused(bot, reason or f"paused by {actor.label}")
+    bot_pairs.refuse_pair_bot(bot)
+    for member in [bot, *selectors.pair_bots(bot=bot)]:
+        if member.status != Bot.Status.PAUSED:
+            _set_paused(member, reason or f"paused by {actor.label}")
     audit_record(tenant=tenant, actor=actor, action="bot.pause", target=bot.name)
     return bot
 
 
 @transaction.atomic
 def bot_resume(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
-    """Resume a paused or stopped bot; circuit-breaker counters start again from zero.
+    """Resume a paused or stopped bot, and every paused pair of a multi-pair bot;
+    circuit-breaker counters start again from zero.
 
     The resume marker makes the next tick skip every candle closed while the bot was paused:
     it acts (and catches up) only from the first candle that closes after it."""
     actor.require(Scope.CONTROL)
     bot = Bot.objects.locked_for_tenant(tenant, bot_id)
+    bot_pairs.refuse_pair_bot(bot)
+    members = [bot, *selectors.pair_bots(bot=bot)]
     if bot.status != Bot.Status.RUNNING:
         _check_plan_allows_running(tenant, bot)
+    elif any(member.status != Bot.Status.RUNNING for member in members):
+        _require_live_ready(tenant, bot.account)
+    for member in members:  # the lead always (a resume resets its counters), paused pairs
+        if member is bot or member.status != Bot.Status.RUNNING:
+            _resume_one(member, actor)
+    audit_record(tenant=tenant, actor=actor, action="bot.resume", target=bot.name)
+    return bot
+
+
+def _resume_one(bot: Bot, actor: Actor) -> None:
     bot.resume_pending = bot.resume_pending or bot.status != Bot.Status.RUNNING
     bot.status = Bot.Status.RUNNING
     bot.paused_reason, bot.paused_at = "", None
@@ -205,9 +245,7 @@ def bot_resume(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     bot.save(update_fields=["status", "paused_reason", "paused_at", "stale_checks",
                             "exchange_errors", "next_tick_at", "resume_pending", "updated_at"])
     thought_record(bot=bot, kind=Thought.Kind.CONTROL, summary=f"Resumed by {actor.label}.")
-    audit_record(tenant=tenant, actor=actor, action="bot.resume", target=bot.name)
     _publish_status(bot)
-    return bot
 
 
 def _check_plan_allows_running(tenant: Tenant, bot: Bot) -> None:
@@ -227,17 +265,23 @@ def bot_close_all(*, tenant: Tenant, actor: Actor, bot_id: int) -> Bot:
     """
     actor.require(Scope.CONTROL)
     bot = Bot.objects.locked_for_tenant(tenant, bot_id)
+    bot_pairs.refuse_pair_bot(bot)
+    for member in [bot, *selectors.pair_bots(bot=bot)]:
+        _request_close(member, actor)
+    audit_record(tenant=tenant, actor=actor, action="bot.close_all", target=bot.name)
+    return bot
+
+
+def _request_close(bot: Bot, actor: Actor) -> None:
     if bot.status != Bot.Status.PAUSED:
         _set_paused(bot, f"close all by {actor.label}")
     bot.close_requested_at = bot.next_tick_at = timezone.now()
     bot.exchange_errors = 0  # a new request gets the breaker's whole allowance of attempts
     bot.save(update_fields=["close_requested_at", "next_tick_at", "exchange_errors",
                             "updated_at"])
-    audit_record(tenant=tenant, actor=actor, action="bot.close_all", target=bot.name)
     # robust: a broker that is down must not turn the recorded request into a 500; the
     # ticks carry the close out all the same.
     transaction.on_commit(lambda: close_all_task.delay(bot.tenant_id, bot.pk), robust=True)
-    return bot
 
 
 def bot_close_clear(*, bot: Bot) -> bool:

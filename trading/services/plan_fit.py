@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tenants.models import Tenant
 from tenants.plans import Plan, plan_limits
+from trading import selectors
 from trading.models import Bot, TradingMode
 from trading.services.bots import bot_auto_pause
 
@@ -24,13 +25,15 @@ def bots_fit_plan(*, tenant: Tenant, reason: str) -> list[int]:
         for bot in [b for b in running if b.account.mode == TradingMode.LIVE]:
             bot_auto_pause(bot=bot, reason=f"the {label} plan has no live trading ({reason})")
             paused.append(bot.pk)
-    still_running = [b for b in running if b.pk not in paused]
+    # The limit counts bots as lists show them: a multi-pair bot once, paused with its pairs.
+    still_running = [b for b in running if b.pk not in paused and b.lead_id is None]
     if limits.max_bots is not None and len(still_running) > limits.max_bots:
+        why = (f"over the {label} plan's limit of {limits.max_bots} running "
+               f"bot{'' if limits.max_bots == 1 else 's'} ({reason})")
         for bot in still_running[limits.max_bots:][::-1]:
-            bot_auto_pause(bot=bot, reason=f"over the {label} plan's limit of "
-                                           f"{limits.max_bots} running "
-                                           f"bot{'' if limits.max_bots == 1 else 's'} ({reason})")
-            paused.append(bot.pk)
+            for member in [bot, *selectors.pair_bots(bot=bot)]:
+                bot_auto_pause(bot=member, reason=why)
+                paused.append(member.pk)
     return paused
 
 
