@@ -11,6 +11,7 @@ from django.db.models import (
     FloatField,
     IntegerField,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -62,6 +63,13 @@ def bot_list_shown(*, tenant: Tenant | int) -> QuerySet[Bot]:
     """The tenant's bots as lists show them: a multi-pair bot once, by its lead (the bots of
     its further pairs are reached through it, see `pair_bots`)."""
     return bot_list(tenant=tenant).filter(lead__isnull=True)
+
+
+def bot_list_with_pairs(*, bots: QuerySet[Bot], tenant: Tenant | int) -> QuerySet[Bot]:
+    """`bots` with their pair bots fetched alongside (one more query for the whole list), in
+    pair order, for lists that show every bot's pairs."""
+    return bots.prefetch_related(Prefetch("pair_bots", queryset=Bot.objects.for_tenant(
+        tenant).order_by("pk")))
 
 
 def bot_list_current(*, tenant: Tenant | int) -> QuerySet[Bot]:

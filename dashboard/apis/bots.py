@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -167,8 +166,7 @@ class BotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
         if self.action == "list":
             rows = (selectors.bot_list_shown(tenant=tenant) if "archived" in
                     self.request.query_params else selectors.bot_list_current(tenant=tenant))
-            return rows.prefetch_related(Prefetch(
-                "pair_bots", queryset=Bot.objects.for_tenant(tenant).order_by("pk")))
+            return selectors.bot_list_with_pairs(bots=rows, tenant=tenant)
         return selectors.bot_list(tenant=tenant)
 
     @extend_schema(request=BotCreateSerializer, responses={201: BotSerializer})
