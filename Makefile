@@ -29,7 +29,18 @@ $(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(VENV)/bin
 	$(PIP) install --progress-bar off -r requirements/dev.txt
 	touch $@ $(VENV)/.base-installed
 
-run: $(VENV)/.base-installed
+# The backtest fill loop compiled ahead of time (trading/core/backtest/aot.py), so a backtest
+# process never loads numba; rebuilt when its sources change. Without a C compiler the build
+# says so and backtests compile the loop with numba's JIT instead (correct, ~0.5 s slower).
+AOT_STAMP := trading/core/backtest/_fill_loop_aot.sha256
+AOT_SOURCES := $(addprefix trading/core/,backtest/fill_loop.py backtest/fills.py \
+	backtest/simulation.py risk.py backtest/aot.py)
+
+$(AOT_STAMP): $(AOT_SOURCES) | $(VENV)/.base-installed
+	@echo "==> Compiling the backtest fill loop ahead of time"
+	$(PY) -m trading.core.backtest.aot
+
+run: $(VENV)/.base-installed $(AOT_STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
@@ -60,7 +71,7 @@ serve-services: $(VENV)/.prod-installed
 # it), and are left out, with a note, on a machine that has only Python.
 TEST_MARKERS = not e2e$(if $(REDIS_URL),, and not services)
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(AOT_STAMP)
 	@$(if $(REDIS_URL),,echo "REDIS_URL is unset: the tests that need a real Redis are left out (CI runs them).")
 	$(PY) -m pytest -m "$(TEST_MARKERS)" $(PYTEST_ARGS)
 
@@ -77,7 +88,7 @@ lint: $(VENV)/.dev-installed
 bandit: $(VENV)/.dev-installed
 	$(VENV)/bin/bandit -q -c pyproject.toml -r aitrader tenants trading dashboard notifications mlmodels -lll
 
-bench: $(VENV)/.dev-installed
+bench: $(VENV)/.dev-installed $(AOT_STAMP)
 	$(PY) bench/backtest.py
 	$(PY) bench/engine.py
 	$(PY) bench/ml.py
@@ -95,4 +106,4 @@ vendor:
 	cp $(LWC_DIST) node_modules/lightweight-charts/LICENSE static/vendor/lightweight-charts/
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3* var/staticfiles
+	rm -rf $(VENV) var/*.sqlite3* var/staticfiles trading/core/backtest/_fill_loop_aot*

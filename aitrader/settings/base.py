@@ -17,9 +17,12 @@ from aitrader.settings.env import env_bool, env_choice, env_int, env_list, env_s
 from tenants.local_secrets import local_secret
 from tenants.local_secrets import private_file as _private_file
 from tenants.vault_keys import parse_master_keys as _parse_vault_keys
+from trading.core.paths import history_dir, var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(env_str("AITRADER_VAR_DIR", str(BASE_DIR / "var")))
+# trading.core.paths reads these directories for the settings and for the backtest command
+# line, which runs without Django.
+VAR_DIR = var_dir()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -413,7 +416,7 @@ AITRADER_MARKET_DATA_SOURCE = env_choice("AITRADER_MARKET_DATA_SOURCE", ("replay
 AITRADER_REPLAY_DIR = env_str("AITRADER_REPLAY_DIR", str(VAR_DIR / "marketdata"))
 # Stored candle history for backtests (Parquet per market and month; trading.core.history):
 # `download_ohlcv` and `import_candles` write it, `backtest --stored` reads it.
-AITRADER_HISTORY_DIR = env_str("AITRADER_HISTORY_DIR", str(VAR_DIR / "history"))
+AITRADER_HISTORY_DIR = str(history_dir())
 # Candle CSVs a tenant uploads on the Backtests page: its own store (same layout) under
 # <dir>/<tenant id>/, never the shared one. Files up to the inline size import in the request
 # (well under a second); larger ones, up to the maximum, are kept and imported by a job.

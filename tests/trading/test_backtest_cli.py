@@ -1,4 +1,5 @@
-"""`manage.py backtest`: the issue-4 CLI contract, in-process and as a real process."""
+"""`manage.py backtest`: the issue-4 CLI contract, in-process (the management command) and as
+a real process (manage.py runs it without starting Django)."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from trading.core.backtest import cli
 from trading.core.backtest.synthetic import random_walk_candles
 from trading.core.candles import write_csv
+from trading.core.history import history_write
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -127,9 +130,57 @@ def test_process_prints_json_and_exits_0(candle_file):
 
 
 def test_long_text_runs_draw_a_progress_bar_but_json_runs_do_not(candle_file, monkeypatch):
-    monkeypatch.setattr("trading.management.commands.backtest.PROGRESS_FROM_CANDLES", 1000)
+    monkeypatch.setattr("trading.core.backtest.cli.PROGRESS_FROM_CANDLES", 1000)
     for extra, expect_bar in (((), True), (("--json",), False)):
         errors = StringIO()
         call_command("backtest", "--strategy", "sma_cross", "--data", str(candle_file), *extra,
                      stdout=StringIO(), stderr=errors)
         assert ("100.0 %" in errors.getvalue()) is expect_bar
+
+
+def test_the_process_runs_without_starting_django(candle_file):
+    script = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('django loaded:', 'django' in sys.modules,"
+        " file=sys.stderr))\n"
+        f"sys.argv = ['manage.py', 'backtest', '--strategy', 'sma_cross', '--data',"
+        f" {str(candle_file)!r}, '--json']\n"
+        "runpy.run_path('manage.py', run_name='__main__')\n")
+    finished = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr.strip().splitlines()[-1] == "django loaded: False"
+    assert json.loads(finished.stdout)["period"]["candles"] == 1500
+
+
+def test_with_a_django_option_the_process_goes_through_django(candle_file):
+    finished = run_manage("--strategy", "sma_cross", "--data", str(candle_file), "--json",
+                          "--settings", "aitrader.settings.test")
+
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["period"]["candles"] == 1500
+
+
+def test_bad_flags_print_the_usage_and_exit_2():
+    finished = run_manage("--strategy", "sma_cross")
+
+    assert finished.returncode == 2
+    assert "one of the arguments --data --stored is required" in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
+def test_the_command_line_reads_the_history_directory_from_its_environment(tmp_path):
+    stored = random_walk_candles(1200, seed=5, volatility=0.005)
+    history_write(tmp_path, "binance", "BTC/USDT", "1m", stored)
+    out, errors = StringIO(), StringIO()
+
+    code = cli.main(["--strategy", "sma_cross", "--stored", "binance:BTC/USDT:1m", "--json"],
+                    stdout=out, stderr=errors, environ={"AITRADER_HISTORY_DIR": str(tmp_path)})
+
+    assert (code, errors.getvalue()) == (0, "")
+    assert json.loads(out.getvalue())["period"]["candles"] == 1200
+    assert cli.main(["--strategy", "sma_cross", "--stored", "binance:BTC/USDT:1m"],
+                    stdout=out, stderr=errors,
+                    environ={"AITRADER_HISTORY_DIR": str(tmp_path / "empty")}) == cli.USAGE_ERROR
+    assert errors.getvalue().startswith("Error: binance BTC/USDT 1m: nothing stored")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from trading.core.backtest.config import BacktestConfig, ResolvedConfig
+from trading.core.backtest.fast import simulate_fast
 from trading.core.backtest.reference import simulate_reference
 from trading.core.backtest.simulation import SimulationResult
 from trading.core.candles import Candles
@@ -39,7 +40,4 @@ def run_fast(candles: Candles, config: BacktestConfig | ResolvedConfig) -> Simul
     """The production backtest: vectorised signals, compiled fill loop."""
     config = resolved(config)
     signals = config.strategy.signals(candles, config.params)
-    # numba + LLVM (~55 MB) load on the first backtest, not in every web process.
-    from trading.core.backtest.fast import simulate_fast
-
     return simulate_fast(candles, signals, config.simulation())

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from trading.core.backtest.config import BacktestConfig
+from trading.core.backtest.fast import simulate_fast
 from trading.core.backtest.lookahead import check_lookahead
 from trading.core.backtest.metrics import all_metrics
 from trading.core.backtest.report import build_report
@@ -45,9 +46,6 @@ def run_backtest(candles: Candles, config: BacktestConfig,
     report_progress(0.0)
     signals = resolved.strategy.signals(candles, resolved.params)
     report_progress(_SIGNALS_DONE)
-    # numba + LLVM (~55 MB) load on the first backtest, not in every web process.
-    from trading.core.backtest.fast import simulate_fast
-
     result = simulate_fast(candles, signals, resolved.simulation())
     report_progress(_SIMULATION_DONE)
     lookahead = None
