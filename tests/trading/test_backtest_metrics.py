@@ -175,6 +175,29 @@ def test_monthly_table_chains_month_end_equity_and_counts_exits():
     assert (rows[1]["trades"], rows[1]["pnl"], rows[1]["wins"]) == (1, -10.0, 0)
 
 
+@pytest.mark.parametrize("step_ms", [60_000, 3 * HOUR_MS, DAY_MS, 7 * DAY_MS])
+def test_monthly_table_equals_months_taken_candle_by_candle(step_ms):
+    # The table converts only each day's last candle to a month; over irregular candles of
+    # any length it must agree with converting every candle.
+    rng = np.random.default_rng(step_ms)
+    gaps = rng.choice([1, 1, 1, 2, 5], size=3000) * step_ms
+    timestamps = 1_704_067_200_000 + np.cumsum(gaps)
+    candles = candles_at(timestamps, np.ones(3000))
+    exits = np.sort(rng.choice(3000, size=40, replace=False))
+    trades = trade_log(rng.normal(size=40).tolist(), entry_index=exits.tolist(),
+                       exit_index=exits.tolist())
+    equity = 1000.0 + np.cumsum(rng.normal(size=3000))
+    rows = monthly_table(candles, SimulationResult(equity, trades, 0, -1), 1000.0)
+
+    months = timestamps.astype("datetime64[ms]").astype("datetime64[M]")
+    ends = np.append(np.flatnonzero(months[1:] != months[:-1]), 2999)
+    assert [row["month"] for row in rows] == [str(month) for month in months[ends]]
+    assert [row["end_equity"] for row in rows] == equity[ends].tolist()
+    exit_months = months[exits]
+    assert [row["trades"] for row in rows] == [int((exit_months == month).sum())
+                                              for month in months[ends]]
+
+
 def test_downsample_bounds_the_curve_and_keeps_its_extremes():
     values = np.sin(np.linspace(0, 50, 1_000_000)) + np.linspace(0, 1, 1_000_000)
     values[123_457] = -5.0  # one deep dip must survive

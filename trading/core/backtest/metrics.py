@@ -40,7 +40,10 @@ def median_candle_gap_ms(timestamps: np.ndarray) -> int:
     """The candle length: the median gap between timestamps (0 for a single candle)."""
     if timestamps.shape[0] < 2:
         return 0
-    return int(np.median(np.diff(timestamps)))
+    gaps = np.diff(timestamps)
+    if gaps.min() == gaps.max():  # no gap in the data (the usual case): skip the median's sort
+        return int(gaps[0])
+    return int(np.median(gaps))
 
 
 def period_ends(keys: np.ndarray) -> np.ndarray:

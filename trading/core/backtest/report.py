@@ -71,21 +71,31 @@ def exit_reason_table(trades: TradeLog) -> list[dict[str, Any]]:
 def monthly_table(candles: Candles, result: SimulationResult,
                   start_equity: float) -> list[dict[str, Any]]:
     """Each calendar month (UTC): equity at its start and end, return, closed trades, P&L."""
-    months = candles.timestamp.astype("datetime64[ms]").astype("datetime64[M]")
-    ends = period_ends(months.astype(np.int64))
+    # A month ends with the last candle of one of its days, so only the days' last candles are
+    # turned into months: a few hundred conversions instead of one per candle (~20 ms a
+    # million).
+    day_ends = period_ends(candles.timestamp // DAY_MS)
+    day_months = _months(candles.timestamp[day_ends])
+    month_ends = period_ends(day_months.astype(np.int64))
+    ends = day_ends[month_ends]
     end_equity = result.equity[ends]
     start = np.concatenate(([start_equity], end_equity[:-1]))
     closed = result.trades.closed()
-    exit_months = months[closed.exit_index]
+    exit_months = _months(candles.timestamp[closed.exit_index])
     rows = []
-    for month, opening, closing in zip(months[ends], start.tolist(), end_equity.tolist(),
-                                       strict=True):
+    for month, opening, closing in zip(day_months[month_ends], start.tolist(),
+                                       end_equity.tolist(), strict=True):
         in_month = exit_months == month
         rows.append({"month": str(month), "start_equity": opening, "end_equity": closing,
                      "return_pct": (closing / opening - 1.0) * 100.0 if opening else None,
                      "trades": int(in_month.sum()), "wins": int((closed.pnl[in_month] > 0).sum()),
                      "pnl": float(closed.pnl[in_month].sum())})
     return rows
+
+
+def _months(timestamps: np.ndarray) -> np.ndarray:
+    """The calendar month (UTC) of each epoch-ms timestamp, as datetime64[M]."""
+    return timestamps.astype("datetime64[ms]").astype("datetime64[M]")
 
 
 def daily_table(candles: Candles, result: SimulationResult,
