@@ -7,7 +7,8 @@ replay sample files `make run` writes on first start take. Targets: >= 3M candle
 < 500 MB, sweep < 10 s.
 
 Then, side by side on one seeded 1-minute CSV: `manage.py backtest --data` and `--stored` as
-real processes (wall time, peak RSS), CSV ingest into the stored history, and backtesting.py
+real processes (wall time, peak RSS), each printing the report's tables (as a user runs it)
+and with --json (the whole report), CSV ingest into the stored history, and backtesting.py
 0.6.6 end to end (pandas read_csv + Backtest.run of the same SMA cross) in a virtualenv of its
 own (var/bench-venv, made here; never the project's). Targets: CLI >= 20x backtesting.py,
 ingest >= 2M rows/s, CLI peak RSS < 500 MB.
@@ -190,20 +191,31 @@ def bench_sample_files() -> tuple[float, int]:
     return seconds, len(paths)
 
 
+# Starts one measured process and reports its wall time and peak RSS. It runs in a small
+# process of its own because a child's peak RSS counts from its parent's size at fork: forked
+# from this bench (~500 MB after the in-process runs) every child would look that big.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+with open(sys.argv[1], "w") as out:
+    start = time.perf_counter()
+    child = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+print(json.dumps({"wall": wall, "rss_mb": usage.ru_maxrss / 1024,
+                  "code": os.waitstatus_to_exitcode(status)}))
+"""
+
+
 def run_child(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB, stdout) of one process, its RSS from its own rusage."""
-    with tempfile.TemporaryFile("w+") as out:
-        start = time.perf_counter()
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
-                                 stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
+    """(wall seconds, peak RSS MB, stdout) of one process, measured by LAUNCHER."""
+    with tempfile.NamedTemporaryFile("r") as out:
+        launched = subprocess.run([sys.executable, "-c", LAUNCHER, out.name, *command],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        figures = json.loads(launched.stdout)
         text = out.read()
-    if child.returncode:
-        raise SystemExit(f"{' '.join(command[:4])}... exited with {child.returncode}")
-    return wall, usage.ru_maxrss / 1024, text
+    if figures["code"]:
+        raise SystemExit(f"{' '.join(command[:4])}... exited with {figures['code']}")
+    return figures["wall"], figures["rss_mb"], text
 
 
 def bench_ingest(path: Path, store: Path) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 CORE = Path(settings.BASE_DIR) / "trading" / "core"
-THIRD_PARTY_ALLOWED = {"numpy", "numba", "pyarrow"}
+THIRD_PARTY_ALLOWED = {"numpy", "numba", "pyarrow", "orjson"}
 # Top-level packages a core module must never load, directly or through another module.
 FORBIDDEN_ROOTS = {"django", "ccxt", "aiohttp", "torch", "celery", "redis", "aitrader",
                    "tenants", "dashboard", "notifications", "mlmodels"}
