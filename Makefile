@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-e2e lint bandit bench clean vendor prod-install serve-services
+.PHONY: aot run test test-e2e lint bandit bench clean vendor prod-install serve-services
 
 # First use only: pip lists each package as it goes (no --quiet), so a newcomer sees the
 # install is working; torch (CPU build, ~750 MB) is most of the time.
@@ -30,17 +30,13 @@ $(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(VENV)/bin
 	touch $@ $(VENV)/.base-installed
 
 # The backtest fill loop compiled ahead of time (trading/core/backtest/aot.py), so a backtest
-# process never loads numba; rebuilt when its sources change. Without a C compiler the build
-# says so and backtests compile the loop with numba's JIT instead (correct, ~0.5 s slower).
-AOT_STAMP := trading/core/backtest/_fill_loop_aot.sha256
-AOT_SOURCES := $(addprefix trading/core/,backtest/fill_loop.py backtest/fills.py \
-	backtest/simulation.py risk.py backtest/aot.py)
-
-$(AOT_STAMP): $(AOT_SOURCES) | $(VENV)/.base-installed
-	@echo "==> Compiling the backtest fill loop ahead of time"
+# process never loads numba. The step compiles only when the build is missing or older than
+# its sources (it compares their digest, a fraction of a second otherwise). Without a C
+# compiler it says so and backtests compile the loop with numba's JIT instead (~0.5 s slower).
+aot: $(VENV)/.base-installed
 	$(PY) -m trading.core.backtest.aot
 
-run: $(VENV)/.base-installed $(AOT_STAMP)
+run: $(VENV)/.base-installed aot
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
@@ -71,7 +67,7 @@ serve-services: $(VENV)/.prod-installed
 # it), and are left out, with a note, on a machine that has only Python.
 TEST_MARKERS = not e2e$(if $(REDIS_URL),, and not services)
 
-test: $(VENV)/.dev-installed $(AOT_STAMP)
+test: $(VENV)/.dev-installed aot
 	@$(if $(REDIS_URL),,echo "REDIS_URL is unset: the tests that need a real Redis are left out (CI runs them).")
 	$(PY) -m pytest -m "$(TEST_MARKERS)" $(PYTEST_ARGS)
 
@@ -88,7 +84,7 @@ lint: $(VENV)/.dev-installed
 bandit: $(VENV)/.dev-installed
 	$(VENV)/bin/bandit -q -c pyproject.toml -r aitrader tenants trading dashboard notifications mlmodels -lll
 
-bench: $(VENV)/.dev-installed $(AOT_STAMP)
+bench: $(VENV)/.dev-installed aot
 	$(PY) bench/backtest.py
 	$(PY) bench/engine.py
 	$(PY) bench/ml.py

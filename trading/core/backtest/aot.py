@@ -2,12 +2,12 @@
 
 With numba's JIT a fresh process spends ~0.5 s before its first candle (importing numba and
 LLVM, then loading the loop from numba's cache): longer than the backtest of a million candles.
-`python -m trading.core.backtest.aot`, which `make` runs once the packages are installed,
-compiles the same `fill_loop.simulate_loop` with numba's ahead-of-time compiler into an
-extension module beside this file, and writes next to it a digest of what it was compiled
-from. `load` imports that module only while the digest matches: after an edit to the loop or
-to the risk and fill rules it calls, or another NumPy or Python, it answers None and the JIT
-runs (correct, only slower to start) until the next build.
+`python -m trading.core.backtest.aot`, which `make run` and `make test` run first, compiles
+(unless the build is current) the same `fill_loop.simulate_loop` with numba's ahead-of-time
+compiler into an extension module beside this file, and writes next to it a digest of what
+it was compiled from. `load` imports that module only while the digest matches: after an edit
+to the loop or to the risk and fill rules it calls, or another NumPy or Python, it answers
+None and the JIT runs (correct, only slower to start) until the next build.
 """
 from __future__ import annotations
 
@@ -96,7 +96,11 @@ def load(directory: Path = BUILD_DIR) -> Callable | None:
 
 
 def main() -> int:
-    """Build beside this file; without a compiler, say that the JIT will run instead."""
+    """Build beside this file unless the build there is current; without a compiler, say
+    that the JIT will run instead."""
+    if load() is not None:
+        return 0
+    print("==> Compiling the backtest fill loop ahead of time", flush=True)
     try:
         path = build()
     except Exception as exc:  # any failure leaves the JIT, which is correct
